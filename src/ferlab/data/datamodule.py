@@ -1,0 +1,87 @@
+"""Lightning data module over the in-memory uint8 tensors.
+
+Batches are slices of one big tensor, picked by `EpochBatchSampler`; conversion to float,
+normalisation and augmentation happen batched in the LightningModule, on the training device.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ferlab.data.fer2013 import FerData, Split, load_fer2013
+from ferlab.data.sampling import EpochBatchSampler
+
+
+class _BatchView(Dataset):
+    """dataset[index_tensor] → (uint8 images, labels): one slice per batch, no per-image work."""
+
+    def __init__(self, split: Split) -> None:
+        self.images, self.labels = split.images, split.labels
+
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.images[idx], self.labels[idx]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+class FerDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        data: str | FerData,
+        *,
+        batch_size: int = 128,
+        eval_batch_size: int = 512,
+        balanced: bool = True,
+        seed: int = 0,
+        limit_train: int | None = None,
+        limit_val: int | None = None,
+        strict: bool = False,
+    ) -> None:
+        super().__init__()
+        self.source = data
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.balanced = balanced
+        self.seed = seed
+        self.limit_train = limit_train
+        self.limit_val = limit_val
+        self.strict = strict
+        self.data: FerData | None = data if isinstance(data, FerData) else None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is None:
+            self.data = load_fer2013(self.source, strict=self.strict)
+
+    def _limited(self, split: Split, limit: int | None) -> Split:
+        if not limit or limit >= len(split):
+            return split
+        # A seeded, class-stratified subset keeps tiny runs representative.
+        g = torch.Generator().manual_seed(self.seed)
+        return split.subset(torch.randperm(len(split), generator=g)[:limit].sort().values)
+
+    @property
+    def train_split(self) -> Split:
+        return self._limited(self.data.splits["train"], self.limit_train)
+
+    @property
+    def val_split(self) -> Split:
+        return self._limited(self.data.splits["val"], self.limit_val)
+
+    def train_dataloader(self) -> DataLoader:
+        split = self.train_split
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        sampler = EpochBatchSampler(
+            split.labels, self.batch_size, balanced=self.balanced, seed=self.seed, rank=rank, world_size=world
+        )
+        return DataLoader(_BatchView(split), batch_size=None, sampler=sampler, num_workers=0)
+
+    def val_dataloader(self) -> DataLoader:
+        split = self.val_split
+        rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        # Validation is sharded too, unshuffled; metrics are synced across ranks by Lightning.
+        idx = torch.arange(len(split))[rank::world]
+        batches = list(torch.split(idx, self.eval_batch_size))
+        return DataLoader(_BatchView(split), batch_size=None, sampler=batches, num_workers=0)

@@ -1,0 +1,439 @@
+"""Read FER-2013 from the Kaggle layout (folder or .zip) or the original fer2013.csv.
+
+Both give the same in-memory form: per split, a uint8 tensor N×48×48, int64 labels and the
+source name of each image. Decoding happens once; the result is cached as .npz under the user
+cache dir, keyed by the source's path, size and modification times, so later runs load in a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import sys
+import tempfile
+import warnings
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ferlab.errors import FerlabError
+from ferlab.labels import CLASSES, NUM_CLASSES, canonical_class
+
+SIZE = 48
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
+READER_VERSION = 2  # bump when decoding changes, so stale caches are not reused
+SPLITS = ("train", "val", "test")
+PREFIX_SPLIT = {"training": "train", "publictest": "val", "privatetest": "test"}
+USAGE_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
+TRAIN_DIRS = {"train", "training"}
+TEST_DIRS = {"test", "testing"}
+VAL_DIRS = {"val", "valid", "validation", "publictest"}
+
+
+@dataclass
+class Split:
+    images: torch.Tensor  # uint8, N×48×48
+    labels: torch.Tensor  # int64, N
+    names: list[str]
+
+    def __len__(self) -> int:
+        return int(self.labels.numel())
+
+    def class_counts(self) -> dict[str, int]:
+        counts = torch.bincount(self.labels, minlength=NUM_CLASSES).tolist()
+        return dict(zip(CLASSES, counts, strict=True))
+
+    def subset(self, index: torch.Tensor | list[int]) -> Split:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return Split(self.images[index], self.labels[index], [self.names[i] for i in index.tolist()])
+
+
+@dataclass
+class ReadStats:
+    """What reading found: formats, conversions and the files it could not use."""
+
+    modes: dict[str, int] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    converted_mode: int = 0
+    resized: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "modes": self.modes,
+            "sizes": self.sizes,
+            "converted_mode": self.converted_mode,
+            "resized": self.resized,
+            "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ReadStats:
+        return cls(
+            d["modes"],
+            d["sizes"],
+            d["converted_mode"],
+            d["resized"],
+            [(s["file"], s["reason"]) for s in d["skipped"]],
+        )
+
+
+@dataclass
+class FerData:
+    source: str
+    splits: dict[str, Split]
+    notes: list[str]
+    stats: ReadStats
+    # blake2b of each file's bytes (Kaggle) or pixel string (csv), aligned with splits[...].names
+    byte_hashes: dict[str, list[str]] = field(default_factory=dict)
+
+    def split(self, name: str) -> Split:
+        if name not in self.splits or len(self.splits[name]) == 0:
+            if name == "test":
+                raise FerlabError(
+                    f"{self.source}: no test split — the data has no PrivateTest images "
+                    "(this copy holds Training and PublicTest only); use --split val"
+                )
+            raise FerlabError(f"{self.source}: no '{name}' split in this data")
+        return self.splits[name]
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def decode_face(data: bytes, stats: ReadStats | None = None) -> np.ndarray:
+    """Bytes of any image PIL reads → uint8 48×48 grayscale. Raises ValueError with a reason."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as opened:
+                opened.load()
+                mode, size = opened.mode, opened.size
+                im = opened.convert("L") if mode != "L" else opened
+                if im.size != (SIZE, SIZE):
+                    im = im.resize((SIZE, SIZE), Image.Resampling.BILINEAR)
+                arr = np.asarray(im, dtype=np.uint8)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ValueError(f"refused as a decompression bomb ({e})") from None
+    except Exception as e:  # PIL raises many types for broken files; all mean "unreadable"
+        reason = str(e) or type(e).__name__
+        if not data:
+            reason = "empty file (0 bytes)"
+        raise ValueError(f"not a readable image: {reason}") from None
+    if stats is not None:
+        stats.modes[mode] = stats.modes.get(mode, 0) + 1
+        key = f"{size[0]}x{size[1]}"
+        stats.sizes[key] = stats.sizes.get(key, 0) + 1
+        stats.converted_mode += mode != "L"
+        stats.resized += size != (SIZE, SIZE)
+    return arr
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
+# ----------------------------------------------------------------------------- Kaggle layout
+
+
+def _iter_kaggle(path: Path) -> Iterator[tuple[str, callable]]:
+    """(relative name, reader of bytes) for every file in a folder or zip."""
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for f in sorted(files):
+                p = Path(root) / f
+                yield p.relative_to(path).as_posix(), p.read_bytes
+    else:
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            raise FerlabError(f"{path}: not a readable zip file") from None
+        for info in sorted(zf.infolist(), key=lambda i: i.filename):
+            if not info.is_dir():
+                yield info.filename, (lambda info=info: zf.read(info))
+
+
+def _split_from_prefix(filename: str) -> str | None:
+    stem = filename.lower()
+    for prefix, split in PREFIX_SPLIT.items():
+        if stem.startswith(prefix + "_") or stem.startswith(prefix + "-"):
+            return split
+    return None
+
+
+def _read_kaggle(path: Path, strict: bool) -> dict:
+    stats = ReadStats()
+    recs: dict[str, dict[str, list]] = {}
+    dirs_seen: set[str] = set()
+    unknown_classes: set[str] = set()
+    for name, read in _iter_kaggle(path):
+        parts = name.split("/")
+        if parts[-1].startswith(".") or "__MACOSX" in parts:
+            continue
+        if Path(parts[-1]).suffix.lower() not in IMAGE_EXTS:
+            continue
+        # the split folder is the last train/test/val component above the class folder
+        idx = None
+        for i in range(len(parts) - 2, -1, -1):
+            if parts[i].lower() in TRAIN_DIRS | TEST_DIRS | VAL_DIRS and i == len(parts) - 3:
+                idx = i
+                break
+        if idx is None:
+            continue
+        top = parts[idx].lower()
+        dir_split = "train" if top in TRAIN_DIRS else "val" if top in VAL_DIRS else "test?"
+        dirs_seen.add(dir_split)
+        cls = canonical_class(parts[idx + 1])
+        if cls is None:
+            unknown_classes.add(f"{parts[idx]}/{parts[idx + 1]}")
+            continue
+        split = _split_from_prefix(parts[-1]) or dir_split
+        try:
+            data = read()
+            img = decode_face(data, stats)
+        except ValueError as e:
+            if strict:
+                raise FerlabError(f"{path}: {name}: {e}") from None
+            stats.skipped.append((name, str(e)))
+            continue
+        r = recs.setdefault(split, {"images": [], "labels": [], "names": [], "hashes": []})
+        r["images"].append(img)
+        r["labels"].append(CLASSES.index(cls))
+        r["names"].append(name)
+        r["hashes"].append(_hash(data))
+    if unknown_classes:
+        raise FerlabError(
+            f"{path}: unknown class folder(s) {', '.join(sorted(unknown_classes))}; "
+            f"expected one of {', '.join(CLASSES)} (or a common alias such as anger, happiness)"
+        )
+    if "train" not in dirs_seen:
+        raise FerlabError(
+            f"{path}: no train/<class>/ images found — expected the Kaggle layout "
+            "train/<class>/*.jpg and test/<class>/*.jpg, or a fer2013.csv"
+        )
+    return {"records": recs, "stats": stats}
+
+
+# ----------------------------------------------------------------------------- fer2013.csv
+
+
+def _read_csv(path: Path, strict: bool) -> dict:
+    stats = ReadStats()
+    recs: dict[str, dict[str, list]] = {}
+    try:
+        fh = open(path, newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise FerlabError(f"{path}: cannot open ({e.strerror})") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = [h.strip() for h in next(reader)]
+        except StopIteration:
+            raise FerlabError(f"{path}: empty file — expected a header emotion,pixels,Usage") from None
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise FerlabError(f"{path}: not a readable csv ({e})") from None
+        cols = {h.lower(): i for i, h in enumerate(header)}
+        missing = [c for c in ("emotion", "pixels") if c not in cols]
+        if missing:
+            raise FerlabError(
+                f"{path}: wrong columns {header!r}; expected emotion,pixels,Usage (missing: {', '.join(missing)})"
+            )
+        ie, ip, iu = cols["emotion"], cols["pixels"], cols.get("usage")
+        row_no = 1
+        try:
+            for row in reader:
+                row_no += 1
+                if not row:
+                    continue
+                where = f"{path}: row {row_no}"
+                try:
+                    label = int(row[ie])
+                except (ValueError, IndexError):
+                    value = row[ie] if ie < len(row) else ""
+                    raise FerlabError(f"{where}: emotion {value!r} is not an integer 0..6") from None
+                if not 0 <= label < NUM_CLASSES:
+                    raise FerlabError(f"{where}: emotion {label} out of range 0..6")
+                pix_s = row[ip] if ip < len(row) else ""
+                try:
+                    pix = np.array(pix_s.split(), dtype=np.int64)
+                except ValueError:
+                    raise FerlabError(f"{where}: pixels contains a value that is not an integer") from None
+                if pix.size != SIZE * SIZE:
+                    raise FerlabError(f"{where}: pixels has {pix.size} values, expected {SIZE * SIZE} (48×48)")
+                if pix.min() < 0 or pix.max() > 255:
+                    raise FerlabError(f"{where}: pixel values must lie in 0..255")
+                if iu is None:
+                    split = "train?"
+                else:
+                    usage = row[iu].strip() if iu < len(row) else ""
+                    if usage not in USAGE_SPLIT:
+                        raise FerlabError(f"{where}: Usage {usage!r} is not one of Training, PublicTest, PrivateTest")
+                    split = USAGE_SPLIT[usage]
+                r = recs.setdefault(split, {"images": [], "labels": [], "names": [], "hashes": []})
+                r["images"].append(pix.astype(np.uint8).reshape(SIZE, SIZE))
+                r["labels"].append(label)
+                r["names"].append(f"row{row_no}")
+                r["hashes"].append(_hash(pix_s.strip().encode()))
+        except csv.Error as e:
+            raise FerlabError(f"{path}: row {row_no}: malformed csv ({e})") from None
+    n = sum(len(r["labels"]) for r in recs.values())
+    if n == 0:
+        raise FerlabError(f"{path}: no data rows")
+    stats.modes = {"L": n}
+    stats.sizes = {f"{SIZE}x{SIZE}": n}
+    if "train?" in recs:
+        recs["train"] = recs.pop("train?")
+    if "train" not in recs:
+        raise FerlabError(f"{path}: no Training rows — nothing to train on")
+    return {"records": recs, "stats": stats}
+
+
+# ----------------------------------------------------------------------------- protocol + cache
+
+
+def _fingerprint(path: Path) -> str:
+    h = hashlib.sha256(f"{READER_VERSION}|{path.resolve()}".encode())
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for f in sorted(files):
+                st = os.stat(os.path.join(root, f))
+                h.update(f"{root}/{f}|{st.st_size}|{st.st_mtime_ns}".encode())
+    else:
+        st = path.stat()
+        h.update(f"{st.st_size}|{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:24]
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("FERLAB_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ferlab"
+    )
+    return Path(base)
+
+
+def _save_cache(file: Path, raw: dict) -> None:
+    arrays = {}
+    for split, r in raw["records"].items():
+        arrays[f"{split}/images"] = np.stack(r["images"]) if r["images"] else np.zeros((0, SIZE, SIZE), np.uint8)
+        arrays[f"{split}/labels"] = np.asarray(r["labels"], dtype=np.int64)
+        arrays[f"{split}/names"] = np.asarray(r["names"], dtype=str)
+        arrays[f"{split}/hashes"] = np.asarray(r["hashes"], dtype=str)
+    arrays["stats"] = np.asarray(json.dumps(raw["stats"].to_dict()))
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=file.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, file)
+    except OSError as e:  # a read-only cache is a slowdown, not a failure
+        print(f"ferlab: could not write data cache {file} ({e.strerror})", file=sys.stderr)
+
+
+def _load_cache(file: Path) -> dict | None:
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            recs: dict[str, dict] = {}
+            for key in z.files:
+                if key == "stats":
+                    continue
+                split, what = key.split("/")
+                recs.setdefault(split, {})[what] = z[key]
+            stats = ReadStats.from_dict(json.loads(str(z["stats"])))
+    except Exception:  # a damaged cache is simply rebuilt
+        return None
+    for r in recs.values():
+        r["names"] = r["names"].tolist()
+        r["hashes"] = r["hashes"].tolist()
+    return {"records": recs, "stats": stats}
+
+
+def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, carved): `fraction` of every class carved out, reproducibly."""
+    rng = np.random.default_rng(seed)
+    carved = []
+    for c in range(NUM_CLASSES):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        carved.append(idx[: round(len(idx) * fraction)])
+    carved_idx = np.sort(np.concatenate(carved))
+    keep = np.setdiff1d(np.arange(len(labels)), carved_idx)
+    return keep, carved_idx
+
+
+def _as_split(r: dict) -> Split:
+    images = r["images"] if isinstance(r["images"], np.ndarray) else np.stack(r["images"])
+    return Split(
+        torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
+        torch.as_tensor(np.asarray(r["labels"]), dtype=torch.long),
+        list(r["names"]),
+    )
+
+
+def apply_protocol(source: str, raw: dict, val_fraction: float = 0.1, seed: int = 0) -> FerData:
+    """ICML protocol: Training → train, PublicTest → val, PrivateTest → test.
+
+    Without PublicTest images, a seeded stratified val split is carved from train, and said so.
+    """
+    recs = {k: v for k, v in raw["records"].items() if len(v["labels"])}
+    notes: list[str] = []
+    if "test?" in recs:  # test/ files without ICML prefixes: a plain held-out test folder
+        t = recs.pop("test?")
+        if "test" in recs:
+            for k in t:
+                recs["test"][k] = list(recs["test"][k]) + list(t[k])
+        else:
+            recs["test"] = t
+    train = recs["train"]
+    labels = np.asarray(train["labels"])
+    missing = [CLASSES[c] for c in range(NUM_CLASSES) if not (labels == c).any()]
+    if missing:
+        raise FerlabError(f"{source}: class(es) {', '.join(missing)} have no training images")
+    if "val" not in recs:
+        keep, carved = stratified_split(labels, val_fraction, seed)
+        pick = lambda r, idx: {k: [r[k][i] for i in idx] for k in ("images", "labels", "names", "hashes")}
+        recs["val"] = pick(train, carved)
+        recs["train"] = pick(train, keep)
+        notes.append(f"no PublicTest images: carved a stratified {val_fraction:.0%} val split from train (seed {seed})")
+    else:
+        notes.append("official protocol: train=Training, val=PublicTest, test=PrivateTest")
+    if "test" not in recs:
+        notes.append("no PrivateTest images: the test split is empty; report val (PublicTest) numbers")
+    splits = {k: _as_split(recs[k]) for k in SPLITS if k in recs}
+    hashes = {k: list(recs[k]["hashes"]) for k in SPLITS if k in recs}
+    return FerData(source, splits, notes, raw["stats"], hashes)
+
+
+def load_fer2013(
+    path: str | os.PathLike,
+    *,
+    strict: bool = False,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    use_cache: bool = True,
+) -> FerData:
+    """Read FER-2013 from a Kaggle folder/zip or fer2013.csv, applying the ICML protocol."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise FerlabError(f"{p}: no such file or folder (expected a FER-2013 folder, .zip or fer2013.csv)")
+    is_csv = p.is_file() and p.suffix.lower() == ".csv"
+    if p.is_file() and not is_csv and not zipfile.is_zipfile(p):
+        raise FerlabError(f"{p}: not a FER-2013 source — expected a folder, a .zip of the Kaggle layout, or a .csv")
+    raw = None
+    cache_file = cache_dir() / "data" / f"{_fingerprint(p)}{'-strict' if strict else ''}.npz"
+    if use_cache and cache_file.exists():
+        raw = _load_cache(cache_file)
+    if raw is None:
+        raw = _read_csv(p, strict) if is_csv else _read_kaggle(p, strict)
+        if use_cache:
+            _save_cache(cache_file, raw)
+    return apply_protocol(str(p), raw, val_fraction=val_fraction, seed=seed)

@@ -1,0 +1,86 @@
+"""`ferlab data summary`: what is in a FER-2013 copy, including its known defects."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+from ferlab.data.fer2013 import FerData
+from ferlab.labels import CLASSES
+
+
+def _groups(keys: dict[str, list[str]], data: FerData) -> dict:
+    members: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    for split, ks in keys.items():
+        labels = data.splits[split].labels.tolist()
+        for k, lab in zip(ks, labels, strict=True):
+            members[k].append((split, lab))
+    dup = [m for m in members.values() if len(m) > 1]
+    cross = [m for m in dup if len({s for s, _ in m}) > 1]
+    conflict = [m for m in dup if len({lab for _, lab in m}) > 1]
+    return {
+        "groups": len(dup),
+        "files": sum(len(m) for m in dup),
+        "cross_split_groups": len(cross),
+        "conflicting_label_groups": len(conflict),
+        "within_split_groups": {s: sum(1 for m in dup if sum(1 for t, _ in m if t == s) > 1) for s in keys},
+    }
+
+
+def summarize(data: FerData) -> dict:
+    splits = {
+        s: data.splits[s].class_counts() if s in data.splits else dict.fromkeys(CLASSES, 0)
+        for s in ("train", "val", "test")
+    }
+    pixel_keys = {
+        s: [hashlib.blake2b(img.numpy().tobytes(), digest_size=12).hexdigest() for img in sp.images]
+        for s, sp in data.splits.items()
+    }
+    black = {s: int((sp.images.flatten(1).amax(1) == 0).sum()) if len(sp) else 0 for s, sp in data.splits.items()}
+    black_names = [
+        n for s, sp in data.splits.items() for n, img in zip(sp.names, sp.images, strict=True) if int(img.max()) == 0
+    ]
+    return {
+        "source": data.source,
+        "splits": splits,
+        "totals": {s: sum(c.values()) for s, c in splits.items()},
+        "notes": data.notes,
+        "images": {
+            "modes": data.stats.modes,
+            "sizes": data.stats.sizes,
+            "converted_to_gray": data.stats.converted_mode,
+            "resized_to_48": data.stats.resized,
+        },
+        "skipped": [{"file": f, "reason": r} for f, r in data.stats.skipped],
+        "duplicates": _groups(data.byte_hashes, data),
+        "pixel_duplicates": _groups(pixel_keys, data),
+        "all_black": {"count": sum(black.values()), "per_split": black, "files": black_names[:50]},
+    }
+
+
+def format_summary(s: dict) -> str:
+    lines = [f"FER-2013 at {s['source']}"]
+    lines += [f"  note: {n}" for n in s["notes"]]
+    w = max(len(c) for c in CLASSES)
+    lines.append(f"  {'class':<{w}}  {'train':>7} {'val':>7} {'test':>7}")
+    for c in CLASSES:
+        lines.append(f"  {c:<{w}}  " + " ".join(f"{s['splits'][sp][c]:>7}" for sp in ("train", "val", "test")))
+    lines.append(f"  {'total':<{w}}  " + " ".join(f"{s['totals'][sp]:>7}" for sp in ("train", "val", "test")))
+    im = s["images"]
+    lines.append(
+        f"  image modes {im['modes']}, sizes {im['sizes']}; converted to gray {im['converted_to_gray']},"
+        f" resized to 48x48 {im['resized_to_48']}"
+    )
+    for key, title in (("duplicates", "byte-identical"), ("pixel_duplicates", "pixel-identical")):
+        d = s[key]
+        lines.append(
+            f"  {title} duplicate groups: {d['groups']} ({d['files']} files), across splits "
+            f"{d['cross_split_groups']}, conflicting labels {d['conflicting_label_groups']}"
+        )
+    lines.append(f"  all-black images: {s['all_black']['count']}")
+    if s["skipped"]:
+        lines.append(f"  skipped {len(s['skipped'])} unreadable file(s):")
+        lines += [f"    {x['file']}: {x['reason']}" for x in s["skipped"][:20]]
+        if len(s["skipped"]) > 20:
+            lines.append(f"    … and {len(s['skipped']) - 20} more (see --json)")
+    return "\n".join(lines)

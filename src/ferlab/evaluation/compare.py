@@ -1,0 +1,84 @@
+"""`ferlab compare`: several models' per-class accuracy side by side (the study's Figure 8)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ferlab.errors import FerlabError
+from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
+from ferlab.labels import CLASSES
+
+
+def _load_input(ref: str, data: str, split: str) -> dict:
+    p = Path(ref)
+    if p.is_file() and p.suffix == ".json":
+        try:
+            res = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise FerlabError(f"{p}: not valid JSON ({e.msg} at line {e.lineno})") from None
+        if not isinstance(res, dict) or "per_class" not in res or "accuracy" not in res:
+            raise FerlabError(
+                f"{p}: not a ferlab evaluation (needs 'accuracy' and 'per_class'; make one with ferlab evaluate --json)"
+            )
+        return res
+    from ferlab.cli import evaluate_to_dict
+
+    res = evaluate_to_dict(ref, data, split, tta=False)
+    if p.is_dir() and (p / "summary.json").exists():
+        res["model"] = json.loads((p / "summary.json").read_text()).get("name", res["model"])
+    return res
+
+
+def compare(inputs: list[str], out: Path, *, data: str, split: str = "val") -> Path:
+    from ferlab.figures import plot_per_class
+
+    results = [_load_input(r, data, split) for r in inputs]
+    names: list[str] = []
+    for r in results:  # keep labels unique when two inputs share a model name
+        base = f"{r['model']}{' +TTA' if r.get('tta') else ''}"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base} ({k})", k + 1
+        names.append(name)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {r.get("split") for r in results}
+    title = f"Per-class accuracy on {'/'.join(sorted(s for s in splits if s))}"
+    atomic_write(
+        out / "per_class.png",
+        lambda tmp: plot_per_class(
+            {n: r["per_class"] for n, r in zip(names, results, strict=True)}, tmp, title, fmt="png"
+        ),
+    )
+    lines = [f"# {title}", "", "| class | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for c in CLASSES:
+        vals = [r["per_class"][c] for r in results]
+        best = max(vals)
+        lines.append(f"| {c} | " + " | ".join(f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in vals) + " |")
+    lines.append("| **accuracy** | " + " | ".join(f"{r['accuracy']:.4f}" for r in results) + " |")
+    lines.append("| macro F1 | " + " | ".join(f"{r.get('macro_f1', float('nan')):.4f}" for r in results) + " |")
+    lines.append("| n | " + " | ".join(str(r.get("n", "")) for r in results) + " |")
+    wins = {
+        n: sum(1 for c in CLASSES if r["per_class"][c] == max(x["per_class"][c] for x in results))
+        for n, r in zip(names, results, strict=True)
+    }
+    lines += [
+        "",
+        "Classes won: " + ", ".join(f"{n} {w}/7" for n, w in wins.items()),
+        "",
+        "![per-class accuracy](per_class.png)",
+        "",
+    ]
+    atomic_write_text(out / "compare.md", "\n".join(lines))
+    atomic_write_json(
+        out / "compare.json",
+        {
+            "models": names,
+            "results": [
+                {k: r[k] for k in ("model", "split", "tta", "n", "accuracy", "macro_f1", "per_class") if k in r}
+                for r in results
+            ],
+            "classes_won": wins,
+        },
+    )
+    return out / "compare.md"

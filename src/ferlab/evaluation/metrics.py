@@ -1,0 +1,58 @@
+"""Accuracy, per-class accuracy, macro F1 and confusion (torchmetrics), with optional TTA."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torchmetrics.functional.classification import multiclass_confusion_matrix, multiclass_f1_score
+
+from ferlab.labels import CLASSES, NUM_CLASSES
+from ferlab.preprocess import to_model_input
+
+
+@torch.inference_mode()
+def predict_probs(
+    model: nn.Module,
+    card: dict,
+    images: torch.Tensor,
+    *,
+    tta: bool = False,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
+    """uint8 (N,48,48) faces → (N,7) class probabilities. TTA averages with the mirrored face."""
+    mean, std = card["input"]["mean"], card["input"]["std"]
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = to_model_input(images[start : start + batch_size], mean, std).to(device)
+        x = x.contiguous(memory_format=torch.channels_last)
+        p = model(x).float().softmax(1)
+        if tta:
+            p = (p + model(x.flip(-1)).float().softmax(1)) / 2
+        out.append(p.cpu())
+    return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
+
+
+def compute_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict:
+    pred = probs.argmax(1)
+    cm = multiclass_confusion_matrix(pred, labels, NUM_CLASSES)
+    support = cm.sum(1)
+    per_class = (cm.diag().float() / support.clamp(min=1).float()).tolist()
+    nll = torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels).item() if len(labels) else float("nan")
+    return {
+        "n": int(labels.numel()),
+        "accuracy": float((pred == labels).float().mean()) if len(labels) else float("nan"),
+        "per_class": dict(zip(CLASSES, per_class, strict=True)),
+        "support": dict(zip(CLASSES, support.tolist(), strict=True)),
+        "macro_f1": float(multiclass_f1_score(pred, labels, NUM_CLASSES, average="macro")),
+        "loss": nll,
+        "confusion": cm.tolist(),
+        "confusion_normalized": (cm.float() / support.clamp(min=1)[:, None].float()).round(decimals=4).tolist(),
+    }
+
+
+def evaluate_model(
+    model: nn.Module, card: dict, images: torch.Tensor, labels: torch.Tensor, *, tta: bool = False, device: str = "cpu"
+) -> dict:
+    probs = predict_probs(model, card, images, tta=tta, device=device)
+    return compute_metrics(probs, labels)

@@ -1,0 +1,147 @@
+"""Every figure of the study, drawn from saved numbers (metrics CSVs, evaluation JSON), never
+from a live run — so any figure can be redrawn later without retraining."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; works on machines with no display
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ferlab.labels import CLASSES, COLOURS, DISPLAY
+
+
+def _save(fig, out: str | os.PathLike, fmt: str | None = None) -> None:
+    fig.tight_layout()
+    fig.savefig(out, dpi=130, format=fmt)
+    plt.close(fig)
+
+
+def plot_class_distribution(
+    counts: Mapping[str, Mapping[str, int]],
+    out: str | os.PathLike,
+    title: str = "FER-2013 class frequency",
+    fmt: str | None = None,
+) -> None:
+    """Figure 1: images per class, one bar group per split."""
+    splits = [s for s in counts if sum(counts[s].values())]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    width = 0.8 / max(1, len(splits))
+    x = np.arange(len(CLASSES))
+    for i, s in enumerate(splits):
+        vals = [counts[s].get(c, 0) for c in CLASSES]
+        bars = ax.bar(
+            x + (i - (len(splits) - 1) / 2) * width,
+            vals,
+            width,
+            label=s,
+            color=[COLOURS[c] for c in CLASSES],
+            alpha=1.0 - 0.3 * i,
+            edgecolor="black",
+            linewidth=0.4,
+        )
+        ax.bar_label(bars, fontsize=7, padding=1)
+    ax.set_xticks(x, [DISPLAY[c] for c in CLASSES])
+    ax.set_ylabel("images")
+    ax.set_title(title)
+    if len(splits) > 1:
+        ax.legend(title="split")
+    _save(fig, out, fmt)
+
+
+def plot_loss_curves(
+    runs: Mapping[str, Sequence[Mapping]],
+    out: str | os.PathLike,
+    title: str | None = None,
+    fmt: str | None = None,
+) -> None:
+    """Figure 3 / 4 / 5: train and val loss per epoch, one panel per run, side by side."""
+    n = len(runs)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 3.6), squeeze=False)
+    for ax, (name, rows) in zip(axes[0], runs.items(), strict=True):
+        ep = [r["epoch"] for r in rows]
+        ax.plot(ep, [r["train_loss"] for r in rows], "o-", label="train loss", color="#1f77b4")
+        val = [r.get("val_loss") for r in rows]
+        if any(v is not None for v in val):
+            ax.plot(ep, val, "s-", label="val loss", color="#d62728")
+        accs = [r.get("val_acc") for r in rows]
+        if any(a is not None for a in accs):
+            best = int(np.nanargmax([a if a is not None else np.nan for a in accs]))
+            ax.axvline(ep[best], color="grey", ls=":", lw=1)
+            ax.annotate(
+                f"best val acc {accs[best]:.3f}",
+                (ep[best], ax.get_ylim()[1]),
+                fontsize=8,
+                ha="right",
+                va="top",
+                rotation=90,
+                color="grey",
+            )
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    _save(fig, out, fmt)
+
+
+def plot_confusion(
+    confusion: Sequence[Sequence[int]],
+    out: str | os.PathLike,
+    title: str = "Confusion matrix",
+    fmt: str | None = None,
+) -> None:
+    """Figure 6: row-normalised confusion matrix, with counts in each cell."""
+    cm = np.asarray(confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(CLASSES)):
+        for j in range(len(CLASSES)):
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
+    names = [DISPLAY[c] for c in CLASSES]
+    ax.set_xticks(range(len(CLASSES)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASSES)), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
+    _save(fig, out, fmt)
+
+
+def plot_per_class(
+    models: Mapping[str, Mapping[str, float]],
+    out: str | os.PathLike,
+    title: str = "Per-class accuracy",
+    fmt: str | None = None,
+) -> None:
+    """Figure 8: per-class accuracy of several models, bars side by side."""
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    n = len(models)
+    width = 0.8 / max(1, n)
+    x = np.arange(len(CLASSES))
+    cmap = plt.get_cmap("tab10")
+    for i, (name, per_class) in enumerate(models.items()):
+        vals = [per_class.get(c, 0.0) for c in CLASSES]
+        bars = ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=name, color=cmap(i % 10))
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+    ax.set_xticks(x, [DISPLAY[c] for c in CLASSES])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("accuracy (recall) per class")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    _save(fig, out, fmt)

@@ -1,0 +1,75 @@
+"""The study's CNNs (V1, V2.1) and the wider CNN family used for the bundled model."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ferlab.labels import NUM_CLASSES
+from ferlab.models.registry import register
+
+
+@register("cnn-v1", "Study CNN V1: conv-pool-conv-pool-FC (under-fits)")
+def cnn_v1(channels: tuple[int, int] = (32, 64), num_classes: int = NUM_CLASSES) -> nn.Module:
+    c1, c2 = channels
+    return nn.Sequential(
+        nn.Conv2d(1, c1, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * 12 * 12, num_classes),
+    )
+
+
+@register("cnn-v2.1", "Study CNN V2.1: 4 conv 32/64/128/256 + ReLU + BN + 2x2 pool, dropout 0.5, FC head")
+def cnn_v2_1(
+    channels: tuple[int, ...] = (32, 64, 128, 256),
+    hidden: int = 256,
+    dropout: float = 0.5,
+    num_classes: int = NUM_CLASSES,
+) -> nn.Module:
+    # The paper orders each block conv → ReLU → batch norm; kept as written.
+    layers: list[nn.Module] = []
+    cin = 1
+    for c in channels:
+        layers += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(c), nn.MaxPool2d(2)]
+        cin = c
+    side = 48 // 2 ** len(channels)
+    layers += [
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(cin * side * side, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    ]
+    return nn.Sequential(*layers)
+
+
+def _vgg_block(cin: int, cout: int, convs: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [
+            nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(inplace=True),
+        ]
+    return [*layers, nn.MaxPool2d(2)]
+
+
+@register("cnn-vgg", "VGG-style CNN (double conv blocks, BN, global pooling) for the bundled model")
+def cnn_vgg(
+    widths: tuple[int, ...] = (64, 128, 256, 512),
+    convs_per_block: int = 2,
+    dropout: float = 0.4,
+    num_classes: int = NUM_CLASSES,
+) -> nn.Module:
+    layers: list[nn.Module] = []
+    cin = 1
+    for w in widths:
+        layers += _vgg_block(cin, w, convs_per_block)
+        cin = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)

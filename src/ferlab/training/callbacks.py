@@ -1,0 +1,150 @@
+"""Callbacks that keep the run directory: metrics CSV, best/last checkpoints, the loss-curve
+figure, the JSON summary and the resumable Lightning state — each written atomically."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import time
+from pathlib import Path
+
+import lightning as L
+
+from ferlab.checkpoint import make_card, save_checkpoint
+from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
+from ferlab.models import count_parameters
+
+METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "train_seconds", "train_img_per_s"]
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict]:
+    p = Path(path)
+    if not p.exists():
+        return []
+    with p.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [
+        {
+            k: (float(v) if v not in ("", None) and k != "epoch" else (int(v) if k == "epoch" else None))
+            for k, v in r.items()
+        }
+        for r in rows
+    ]
+
+
+class RunRecorder(L.Callback):
+    def __init__(self, run_dir: Path, cfg: dict, card_training: dict) -> None:
+        self.run_dir = Path(run_dir)
+        self.cfg = cfg
+        self.card_training = card_training
+        self.best_acc = -1.0
+        self.best_epoch = -1
+        self._t0 = 0.0
+        self._seen = 0
+        self._train_seconds = 0.0
+
+    # Lightning stores this in the resume checkpoint, so "best so far" survives a restart.
+    def state_dict(self) -> dict:
+        return {"best_acc": self.best_acc, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_acc = state["best_acc"]
+        self.best_epoch = state["best_epoch"]
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+        self._seen = 0
+        self._train_seconds = 0.0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._seen += int(batch[1].numel())
+        self._train_seconds = time.perf_counter() - self._t0
+
+    def _card(self, pl_module, metrics: dict, epoch: int) -> dict:
+        hp = pl_module.hparams
+        return make_card(
+            hp.architecture,
+            dict(hp.arch_config or {}),
+            mean=hp.mean,
+            std=hp.std,
+            params=count_parameters(pl_module.model),
+            name=self.cfg["name"],
+            training={**self.card_training, "epoch": epoch},
+            metrics=metrics,
+        )
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epoch = trainer.current_epoch
+        m = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        world = trainer.world_size
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": m.get("train_loss"),
+            "train_acc": m.get("train_acc"),
+            "val_loss": m.get("val_loss"),
+            "val_acc": m.get("val_acc"),
+            "lr": trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None,
+            "train_seconds": round(self._train_seconds, 3),
+            "train_img_per_s": round(self._seen * world / self._train_seconds, 2) if self._train_seconds else None,
+        }
+        improved = row["val_acc"] is not None and row["val_acc"] > self.best_acc
+        if improved:
+            self.best_acc, self.best_epoch = row["val_acc"], epoch + 1
+        # The resumable state is written by every rank's call (Lightning writes on rank 0 only).
+        ckpt = self.run_dir / "checkpoints" / "last.ckpt"
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
+        tmp = ckpt.with_name(".last.ckpt.tmp")
+        trainer.save_checkpoint(tmp)
+        if not trainer.is_global_zero:
+            return
+        os.replace(tmp, ckpt)
+        rows = [r for r in read_metrics(self.run_dir / "metrics.csv") if r["epoch"] <= epoch]
+        rows.append(row)
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        metrics = {
+            "val_accuracy": row["val_acc"],
+            "val_loss": row["val_loss"],
+            "epoch": epoch + 1,
+            "selection": "val (PublicTest) accuracy",
+        }
+        save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run_dir / "last")
+        if improved:
+            save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run_dir / "best")
+        self._figure(rows)
+        self._summary(trainer, pl_module, rows)
+
+    def _figure(self, rows: list[dict]) -> None:
+        from ferlab.figures import plot_loss_curves
+
+        atomic_write(
+            self.run_dir / "loss_curves.png", lambda tmp: plot_loss_curves({self.cfg["name"]: rows}, tmp, fmt="png")
+        )
+
+    def _summary(self, trainer, pl_module, rows: list[dict]) -> None:
+        from ferlab.training.machine import machine_info
+
+        speeds = sorted(r["train_img_per_s"] for r in rows if r.get("train_img_per_s"))
+        best = next((r for r in rows if r["epoch"] == self.best_epoch), None)
+        atomic_write_json(
+            self.run_dir / "summary.json",
+            {
+                "name": self.cfg["name"],
+                "architecture": pl_module.hparams.architecture,
+                "parameters": count_parameters(pl_module.model),
+                "epochs_completed": rows[-1]["epoch"],
+                "epochs_planned": self.cfg["train"]["epochs"],
+                "best": best,
+                "last": rows[-1],
+                "train_img_per_s_median": speeds[len(speeds) // 2] if speeds else None,
+                "train_seconds_total": round(sum(r["train_seconds"] or 0 for r in rows), 1),
+                "data": self.card_training.get("data"),
+                "data_notes": self.card_training.get("data_notes"),
+                "machine": machine_info(),
+                "devices": trainer.world_size,
+            },
+        )

@@ -1,0 +1,86 @@
+"""Experiment configs: YAML files under configs/, merged over defaults, with CLI overrides."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import yaml
+
+from ferlab.errors import FerlabError
+
+DEFAULTS: dict = {
+    "name": "run",
+    "model": {"architecture": "cnn-v2.1", "config": {}},
+    "data": {
+        "path": "../shared/data/fer2013-no-private.zip",
+        "balanced": True,  # the study's inverse-frequency resampling
+        "class_weighted_loss": False,  # the alternative: plain sampling, weighted loss
+        "limit_train": None,
+        "limit_val": None,
+        "strict": False,
+    },
+    "train": {
+        "epochs": 10,
+        "batch_size": 128,
+        "optimizer": "adamw",
+        "lr": 1e-3,
+        "weight_decay": 1e-4,
+        "momentum": 0.9,
+        "scheduler": "none",
+        "warmup_epochs": 0,
+        "label_smoothing": 0.0,
+        "augment": {},
+        "seed": 0,
+        "channels_last": True,
+        "max_minutes": None,
+        "threads": None,
+    },
+    "normalize": {"mean": 0.5, "std": 0.25},
+}
+
+
+def _merge(base: dict, over: dict, where: str) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if k not in base:
+            raise FerlabError(f"{where}: unknown key {k!r} (known: {', '.join(base)})")
+        if isinstance(base[k], dict) and k not in ("config", "augment"):
+            if not isinstance(v, dict):
+                raise FerlabError(f"{where}: {k!r} must be a mapping")
+            out[k] = _merge(base[k], v, f"{where}: {k}")
+        else:
+            out[k] = v
+    return out
+
+
+def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -> dict:
+    cfg = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FerlabError(f"{p}: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise FerlabError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise FerlabError(f"{p}: a config must be a YAML mapping")
+        cfg = _merge(cfg, data, str(p))
+        cfg.setdefault("name", p.stem)
+        if "name" not in data:
+            cfg["name"] = p.stem
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+    return cfg
+
+
+def dump_config(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False)

@@ -1,0 +1,121 @@
+"""The LightningModule: any registered architecture, batched augmentation, the study's losses."""
+
+from __future__ import annotations
+
+import math
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from ferlab.data.augment import AugmentConfig, augment_batch
+from ferlab.models import build
+from ferlab.preprocess import DEFAULT_MEAN, DEFAULT_STD, to_model_input
+
+
+class FerModule(L.LightningModule):
+    def __init__(
+        self,
+        architecture: str,
+        arch_config: dict | None = None,
+        *,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 1e-4,
+        momentum: float = 0.9,
+        scheduler: str = "none",
+        warmup_epochs: int = 0,
+        max_epochs: int = 10,
+        label_smoothing: float = 0.0,
+        class_weights: list[float] | None = None,
+        augment: dict | None = None,
+        mean: float = DEFAULT_MEAN,
+        std: float = DEFAULT_STD,
+        channels_last: bool = True,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = build(architecture, **(arch_config or {}))
+        self.augment = AugmentConfig.from_dict(augment)
+        self.register_buffer(
+            "class_weights",
+            torch.tensor(class_weights, dtype=torch.float32) if class_weights else None,
+            persistent=False,
+        )
+        if channels_last:
+            # NHWC lets oneDNN pick faster convolution kernels on CPU (measured in benchmarks/).
+            self.model = self.model.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        images, labels = batch
+        x = to_model_input(images, self.hparams.mean, self.hparams.std)
+        if self.trainer is not None and self.trainer.training and self.augment.active:
+            g = torch.Generator().manual_seed(
+                hash((self.hparams.seed, self.current_epoch, self.global_step, self.global_rank)) & 0x7FFFFFFF
+            )
+            x = augment_batch(x, self.augment, g)
+        if self.hparams.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, labels
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        # Dropout draws from the global RNG, which data loading also touches at times that differ
+        # between a fresh and a resumed run; reseeding per step makes a resumed run continue exactly.
+        torch.manual_seed((self.hparams.seed * 1_000_003 + self.global_step * 7919 + self.global_rank) & 0x7FFFFFFF)
+
+    def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self._loss(logits, y)
+        acc = (logits.argmax(1) == y).float().mean()
+        n = y.numel()
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx: int) -> None:
+        x, y = batch
+        logits = self(x)
+        # Validation loss is the plain (unweighted, unsmoothed) cross-entropy, comparable across runs.
+        loss = F.cross_entropy(logits, y)
+        acc = (logits.argmax(1) == y).float().mean()
+        n = y.numel()
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+
+    def configure_optimizers(self):
+        hp = self.hparams
+        params = [p for p in self.parameters() if p.requires_grad]
+        if hp.optimizer == "sgd":
+            opt = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, nesterov=True, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adam":
+            opt = torch.optim.Adam(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        elif hp.optimizer == "adamw":
+            opt = torch.optim.AdamW(params, lr=hp.lr, weight_decay=hp.weight_decay)
+        else:
+            raise ValueError(f"unknown optimizer {hp.optimizer!r} (adamw, adam, sgd)")
+        if hp.scheduler == "none":
+            return opt
+        if hp.scheduler == "cosine":
+            steps_per_epoch = max(1, self.trainer.estimated_stepping_batches // max(1, hp.max_epochs))
+            total = max(1, self.trainer.estimated_stepping_batches)
+            warm = hp.warmup_epochs * steps_per_epoch
+
+            def factor(step: int) -> float:
+                if step < warm:
+                    return (step + 1) / warm
+                return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
+
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        if hp.scheduler == "plateau":
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
+            return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "monitor": "val_acc", "interval": "epoch"}}
+        raise ValueError(f"unknown scheduler {hp.scheduler!r} (none, cosine, plateau)")

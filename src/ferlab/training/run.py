@@ -1,0 +1,146 @@
+"""`ferlab train`: resolve the config, make the run directory, hand everything to Lightning."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+import yaml
+
+from ferlab.errors import FerlabError
+from ferlab.io import atomic_write_text
+from ferlab.training.config import dump_config
+
+
+def _quiet_lightning() -> None:
+    # These warnings are about choices made on purpose (in-memory batches, no workers).
+    for pat in (
+        ".*does not have many workers.*",
+        ".*num_workers.*",
+        ".*LitLogger.*",
+        ".*litlogger.*",
+        ".*GPU available but not used.*",
+        ".*Total length of .* across ranks is zero.*",
+        ".*Your `IterableDataset` has `__len__` defined.*",
+        ".*batch_size.*",
+        ".*overridden `on_after_batch_transfer`.*",
+        ".*LeafSpec.*",
+    ):
+        warnings.filterwarnings("ignore", message=pat)
+    for name in (
+        "lightning.pytorch.trainer.connectors.logger_connector.logger_connector",
+        "lightning.pytorch.trainer.connectors.checkpoint_connector",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def new_run_dir(cfg: dict, root: str | os.PathLike = "runs") -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    d = Path(root) / f"{cfg['name']}-{stamp}"
+    n = 1
+    while d.exists():
+        n += 1
+        d = Path(root) / f"{cfg['name']}-{stamp}-{n}"
+    return d
+
+
+def resume_config(run_dir: Path) -> dict:
+    f = run_dir / "config.yaml"
+    if not f.is_file():
+        raise FerlabError(f"{run_dir}: not a ferlab run directory (no config.yaml)")
+    return yaml.safe_load(f.read_text())
+
+
+def run_training(
+    cfg: dict,
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    devices: int | str = 1,
+    strategy: str = "auto",
+    accelerator: str = "auto",
+    progress: bool = True,
+    command: str = "",
+) -> Path:
+    import lightning as L
+
+    from ferlab.data.datamodule import FerDataModule
+    from ferlab.data.fer2013 import load_fer2013
+    from ferlab.data.sampling import class_loss_weights
+    from ferlab.training.callbacks import RunRecorder
+    from ferlab.training.module import FerModule
+
+    _quiet_lightning()
+    t, d = cfg["train"], cfg["data"]
+    if t.get("threads"):
+        torch.set_num_threads(int(t["threads"]))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    if not resume:
+        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+    L.seed_everything(t["seed"], workers=True, verbose=False)
+
+    data = load_fer2013(d["path"], strict=d.get("strict", False))
+    dm = FerDataModule(
+        data,
+        batch_size=t["batch_size"],
+        balanced=d["balanced"],
+        seed=t["seed"],
+        limit_train=d.get("limit_train"),
+        limit_val=d.get("limit_val"),
+    )
+    weights = class_loss_weights(dm.train_split.labels).tolist() if d.get("class_weighted_loss") else None
+    module = FerModule(
+        cfg["model"]["architecture"],
+        cfg["model"].get("config") or {},
+        optimizer=t["optimizer"],
+        lr=float(t["lr"]),
+        weight_decay=float(t["weight_decay"]),
+        momentum=float(t.get("momentum", 0.9)),
+        scheduler=t["scheduler"],
+        warmup_epochs=int(t["warmup_epochs"]),
+        max_epochs=int(t["epochs"]),
+        label_smoothing=float(t["label_smoothing"]),
+        class_weights=weights,
+        augment=t.get("augment") or {},
+        mean=cfg["normalize"]["mean"],
+        std=cfg["normalize"]["std"],
+        channels_last=bool(t.get("channels_last", True)),
+        seed=int(t["seed"]),
+    )
+    card_training = {
+        "data": str(d["path"]),
+        "data_notes": data.notes,
+        "train_images": len(dm.train_split),
+        "selection_split": "val (PublicTest)"
+        if "PublicTest" in " ".join(data.notes) or "official" in " ".join(data.notes)
+        else "val (carved from train)",
+        "balanced_resampling": bool(d["balanced"]),
+        "class_weighted_loss": bool(d.get("class_weighted_loss")),
+        "epochs": int(t["epochs"]),
+        "config": cfg,
+        "command": command,
+    }
+    trainer = L.Trainer(
+        max_epochs=int(t["epochs"]),
+        max_time={"minutes": float(t["max_minutes"])} if t.get("max_minutes") else None,
+        accelerator=accelerator,
+        devices=devices,
+        strategy=strategy,
+        deterministic=True,
+        benchmark=False,
+        enable_checkpointing=False,
+        logger=False,
+        num_sanity_val_steps=0,
+        use_distributed_sampler=False,  # EpochBatchSampler shards itself across ranks
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        callbacks=[RunRecorder(run_dir, cfg, card_training)],
+        default_root_dir=str(run_dir),
+    )
+    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
+    return run_dir

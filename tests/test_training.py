@@ -1,0 +1,199 @@
+"""Training runs on tiny generated data: artifacts, resume after SIGKILL, DDP, evaluate, compare."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+from conftest import ROOT, make_kaggle
+from safetensors.torch import load_file
+
+from ferlab.cli import main
+
+ARTIFACTS = [
+    "config.yaml",
+    "metrics.csv",
+    "loss_curves.png",
+    "summary.json",
+    "best/model.safetensors",
+    "best/card.json",
+    "last/model.safetensors",
+    "last/card.json",
+    "checkpoints/last.ckpt",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_kaggle(tmp_path_factory.mktemp("tiny") / "fer", {"train": 24, "val": 6})
+
+
+def _rows(run):
+    with (run / "metrics.csv").open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _train_args(data, out, *extra):
+    return [
+        "train",
+        "--config",
+        str(ROOT / "configs" / "cnn_v2_1.yaml"),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--batch-size",
+        "16",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_one_epoch_run_writes_every_artifact(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_train_args(tiny, run, "--epochs", "1", "--seed", "3")) == 0
+    for a in ARTIFACTS:
+        assert (run / a).is_file(), a
+    assert "best val acc" in capsys.readouterr().out
+    rows = _rows(run)
+    assert [r["epoch"] for r in rows] == ["1"]
+    assert {"train_loss", "train_acc", "val_loss", "val_acc", "train_img_per_s"} <= set(rows[0])
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["train"]["epochs"] == 1 and cfg["train"]["seed"] == 3 and cfg["data"]["balanced"] is True
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["epochs_completed"] == 1 and summary["architecture"] == "cnn-v2.1"
+    assert summary["best"]["val_acc"] == pytest.approx(float(rows[0]["val_acc"]))
+    card = json.loads((run / "best" / "card.json").read_text())
+    assert card["training"]["selection_split"] == "val (PublicTest)"
+    assert card["training"]["balanced_resampling"] is True
+    assert "--epochs 1" in card["training"]["command"]
+    assert (run / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
+    # refusing to overwrite a run
+    assert main(_train_args(tiny, run, "--epochs", "1")) == 2
+    assert "already holds a run; use --resume" in capsys.readouterr().err
+
+
+def test_training_learns_and_is_deterministic(tiny, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for r in (a, b):
+        assert main(_train_args(tiny, r, "--epochs", "4", "--seed", "1")) == 0
+    wa, wb = load_file(a / "last" / "model.safetensors"), load_file(b / "last" / "model.safetensors")
+    assert all((wa[k] == wb[k]).all() for k in wa)
+    assert max(float(r["val_acc"]) for r in _rows(a)) > 0.5  # 7 classes: chance is 0.14
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(tiny, tmp_path):
+    epochs = "12"
+    ref = tmp_path / "ref"
+    assert main(_train_args(tiny, ref, "--epochs", epochs, "--seed", "2")) == 0
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ferlab.cli", *_train_args(tiny, run, "--epochs", epochs, "--seed", "2")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if (run / "metrics.csv").exists() and len(_rows(run)) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(_rows(run))
+    assert 3 <= done < int(epochs), "the run should have been killed part-way"
+    assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    rows = _rows(run)
+    assert [int(r["epoch"]) for r in rows] == list(range(1, int(epochs) + 1))
+    wa, wb = load_file(ref / "last" / "model.safetensors"), load_file(run / "last" / "model.safetensors")
+    assert all((wa[k] == wb[k]).all() for k in wa), "resumed run diverged from the uninterrupted one"
+
+
+def test_resume_of_a_non_run_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--resume", str(tmp_path)]) == 2
+    assert "not a ferlab run directory (no config.yaml)" in capsys.readouterr().err
+
+
+def test_ddp_two_cpu_processes(tiny, tmp_path):
+    run = tmp_path / "ddp"
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ferlab.cli",
+            *_train_args(tiny, run, "--epochs", "2"),
+            "--devices",
+            "2",
+            "--strategy",
+            "ddp",
+            "--accelerator",
+            "cpu",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PL_TORCH_DISTRIBUTED_BACKEND": "gloo", "OMP_NUM_THREADS": "1"},
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["devices"] == 2 and summary["epochs_completed"] == 2
+    assert (run / "best" / "model.safetensors").is_file()
+
+
+def test_evaluate_json_schema_plot_and_compare(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(_train_args(tiny, run, "--epochs", "2")) == 0
+    capsys.readouterr()
+    plot = tmp_path / "cm.png"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(run),
+                "--data",
+                str(tiny),
+                "--split",
+                "val",
+                "--json",
+                "--plot",
+                str(plot),
+                "--out",
+                str(tmp_path / "ev.json"),
+            ]
+        )
+        == 0
+    )
+    res = json.loads(capsys.readouterr().out)
+    assert {"model", "split", "n", "accuracy", "per_class", "macro_f1", "confusion", "tta"} <= set(res)
+    assert res["n"] == 42 and res["split"] == "val" and res["tta"] is False
+    assert sum(map(sum, res["confusion"])) == 42
+    hits = sum(res["confusion"][i][i] for i in range(7))
+    assert res["accuracy"] == pytest.approx(hits / 42)
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    # TTA changes the probabilities and says so
+    assert main(["evaluate", "--model", str(run), "--data", str(tiny), "--tta", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["tta"] is True
+    # no PrivateTest in this data
+    assert main(["evaluate", "--model", str(run), "--data", str(tiny), "--split", "test"]) == 2
+    assert "no test split — the data has no PrivateTest images" in capsys.readouterr().err
+    out = tmp_path / "cmp"
+    assert main(["compare", str(tmp_path / "ev.json"), str(run / "last"), "--out", str(out), "--data", str(tiny)]) == 0
+    md = (out / "compare.md").read_text()
+    assert "| happy |" in md and "**accuracy**" in md
+    assert (out / "per_class.png").read_bytes()[:4] == b"\x89PNG"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"foo": 1}')
+    assert main(["compare", str(bad), "--out", str(out)]) == 2
+    assert "not a ferlab evaluation" in capsys.readouterr().err
