@@ -233,6 +233,193 @@ def cmd_compare(args) -> int:
     return 0
 
 
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files, folders (recursive, images only) and globs → file list, in a stable order."""
+    import glob
+
+    out: list[Path] = []
+    for item in items:
+        if any(ch in item for ch in "*?[") and not Path(item).exists():
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise FerlabError(f"{item}: pattern matches no file")
+            out += [Path(m) for m in matches if Path(m).is_file()]
+        elif Path(item).is_dir():
+            out += sorted(p for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+        else:
+            out.append(Path(item))
+    return out
+
+
+def write_image(dest: Path, bgr) -> None:
+    """Encode in memory (the temp name has no image suffix for OpenCV to go by), then write atomically."""
+    import cv2
+
+    from ferlab.io import atomic_write
+
+    ok, buf = cv2.imencode(dest.suffix or ".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    if not ok:
+        raise FerlabError(f"{dest}: could not encode image")
+    atomic_write(dest, lambda tmp: Path(tmp).write_bytes(buf.tobytes()))
+
+
+def cmd_predict(args) -> int:
+    import csv
+
+    from ferlab.inference.annotate import annotate
+    from ferlab.inference.images import load_image
+    from ferlab.inference.recognizer import Recognizer
+
+    rec = Recognizer(args.model, backend=args.backend, tta=args.tta or None, min_face=args.min_face)
+    paths = expand_inputs(args.paths)
+    results, failed = [], 0
+    if args.annotate:
+        Path(args.annotate).mkdir(parents=True, exist_ok=True)
+    for p in paths:
+        try:
+            rgb = load_image(p)
+            faces = rec.predict(rgb)
+        except FerlabError as e:
+            failed += 1
+            print(f"ferlab: error: {e}", file=sys.stderr)
+            continue
+        results.append({"path": str(p), "faces": [f.to_dict() for f in faces]})
+        if args.annotate:
+            write_image(Path(args.annotate) / f"{p.stem}_annotated.jpg", annotate(rgb, faces))
+        if not args.json:
+            print(f"{p}: {len(faces)} face(s)")
+            for i, f in enumerate(faces, 1):
+                top = sorted(f.probs.items(), key=lambda kv: -kv[1])[:3]
+                print(
+                    f"  #{i} {f.label:<8} {f.probs[f.label]:.2f}  box {list(f.box)}  "
+                    + "  ".join(f"{c} {v:.2f}" for c, v in top[1:])
+                )
+    if args.json:
+        _print_json(results)
+    if args.csv:
+        from ferlab.io import atomic_write
+
+        classes = rec.classes
+
+        def write_csv(tmp: str) -> None:
+            with open(tmp, "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["path", "face", "x", "y", "w", "h", "score", "label", *classes])
+                for r in results:
+                    for i, f in enumerate(r["faces"], 1):
+                        w.writerow([r["path"], i, *f["box"], f["score"], f["label"], *(f["probs"][c] for c in classes)])
+
+        atomic_write(args.csv, write_csv)
+    if failed:
+        print(f"ferlab: {failed} of {len(paths)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_video(args) -> int:
+    from ferlab.inference.recognizer import Recognizer
+    from ferlab.inference.video import process_video
+
+    rec = Recognizer(args.model, backend=args.backend, min_face=args.min_face)
+    res = process_video(
+        args.source,
+        rec,
+        out=args.out,
+        csv_path=args.csv,
+        every=args.every,
+        smooth=args.smooth,
+        max_frames=args.max_frames,
+        progress=not args.no_progress,
+    )
+    print(
+        f"{args.source}: {res['frames']} frames, {res['rows']} face rows, {res['tracks']} track(s), "
+        f"{res['fps']:.1f} frames/s"
+        + (f"; annotated video {args.out}" if args.out else "")
+        + (f"; csv {args.csv}" if args.csv else "")
+    )
+    return 0
+
+
+def cmd_explain(args) -> int:
+    import numpy as np
+
+    from ferlab.checkpoint import load_model
+    from ferlab.inference import explain
+
+    if args.data:
+        from ferlab.data import load_fer2013
+
+        model, card = load_model(args.model)
+        sp = load_fer2013(args.data).split(args.split)
+        maps = explain.class_saliency(model, card, sp.images, sp.labels, per_class=args.per_class)
+        means = {
+            c: sp.images[sp.labels == i].float().mean(0).numpy() for i, c in enumerate(card["classes"]) if c in maps
+        }
+        explain.plot_class_saliency(
+            maps, means, args.out, f"{card['name']}: mean Grad-CAM of the true class, {args.split} split"
+        )
+        print(f"per-class mean saliency over {args.split} ({args.per_class} images per class at most): {args.out}")
+        return 0
+    if not args.image:
+        raise FerlabError("explain needs an IMAGE, or --data PATH for per-class mean saliency")
+    from ferlab.inference.faces import crop_face
+    from ferlab.inference.recognizer import Recognizer
+
+    rec = Recognizer(args.model)
+    rgb, dets = rec.detect(args.image)
+    if not dets:
+        if not args.whole:
+            raise FerlabError(f"{args.image}: no face found (use --whole to explain the image as one face)")
+        h, w = rgb.shape[:2]
+        dets = [((0, 0, w, h), 1.0)]
+    faces = np.stack([crop_face(rgb, box, rec.margin) for box, _ in dets])
+    cams, probs = explain.grad_cam(rec.model, rec.card, faces)
+    explain.plot_explanations(faces, cams, probs, rec.classes, args.out, f"{Path(args.image).name} — {rec.name}")
+    print(f"{args.image}: {len(faces)} face(s) explained: {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from ferlab.checkpoint import load_model
+    from ferlab.inference.onnx import export_onnx
+
+    model, card = load_model(args.model)
+    out = export_onnx(model, card, args.onnx)
+    print(f"exported {card['name']} to {out} (card in the model metadata)")
+    return 0
+
+
+def cmd_curves(args) -> int:
+    from ferlab.figures import plot_loss_curves
+    from ferlab.io import atomic_write
+    from ferlab.training.callbacks import read_metrics
+
+    runs = {}
+    for r in args.runs:
+        f = Path(r) / "metrics.csv"
+        if not f.is_file():
+            raise FerlabError(f"{r}: not a run directory (no metrics.csv)")
+        summary = Path(r) / "summary.json"
+        name = json.loads(summary.read_text())["name"] if summary.is_file() else Path(r).name
+        runs[name] = read_metrics(f)
+    atomic_write(
+        args.out, lambda tmp: plot_loss_curves(runs, tmp, args.title, fmt=Path(args.out).suffix.lstrip(".") or "png")
+    )
+    print(f"loss curves of {len(runs)} run(s): {args.out}")
+    return 0
+
+
+def cmd_bundle(args) -> int:
+    from ferlab.checkpoint import BUNDLED_DIR
+    from ferlab.weights_bundle import bundle
+
+    out = bundle(args.source, args.name, data=args.data, out_dir=Path(args.out) if args.out else BUNDLED_DIR)
+    print(f"bundled {args.source} as {args.name}: {out}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- parser
 
 
@@ -297,6 +484,58 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--data", default=DEFAULT_DATA, help="data for inputs that need evaluating")
     c.add_argument("--split", default="val")
     c.set_defaults(func=cmd_compare)
+
+    pr = sub.add_parser("predict", help="find faces in images and name their emotions")
+    pr.add_argument("paths", nargs="+", help="images, folders (recursive) or globs")
+    pr.add_argument("--model", default=None, help="checkpoint path or bundled name (default: bundled default)")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--csv", metavar="FILE")
+    pr.add_argument("--annotate", metavar="DIR", help="write annotated copies here")
+    pr.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
+    pr.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    pr.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
+    pr.set_defaults(func=cmd_predict)
+
+    v = sub.add_parser("video", help="emotions over a video file or webcam")
+    v.add_argument("source", help="video file, or a webcam index such as 0")
+    v.add_argument("--model", default=None)
+    v.add_argument("--out", help="annotated video (.mp4)")
+    v.add_argument("--csv", help="one row per frame and face")
+    v.add_argument("--every", type=int, default=1, help="detect and classify every N-th frame")
+    v.add_argument("--smooth", type=int, default=1, help="average each track's probabilities over K detections")
+    v.add_argument("--max-frames", type=int)
+    v.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
+    v.add_argument("--min-face", type=int, default=24)
+    v.add_argument("--no-progress", action="store_true")
+    v.set_defaults(func=cmd_video)
+
+    ex = sub.add_parser("explain", help="Grad-CAM per face, or per-class mean saliency over a data split")
+    ex.add_argument("image", nargs="?")
+    ex.add_argument("--model", default=None)
+    ex.add_argument("--out", required=True, help="figure file (.png)")
+    ex.add_argument("--whole", action="store_true", help="no face found: explain the whole image as a face")
+    ex.add_argument("--data", help="FER-2013 source: draw per-class mean saliency instead")
+    ex.add_argument("--split", default="val")
+    ex.add_argument("--per-class", type=int, default=200)
+    ex.set_defaults(func=cmd_explain)
+
+    xp = sub.add_parser("export", help="export a model to ONNX, its card as metadata")
+    xp.add_argument("--model", default=None)
+    xp.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    xp.set_defaults(func=cmd_export)
+
+    lc = sub.add_parser("curves", help="train/val loss curves of runs side by side (study Figures 3-5)")
+    lc.add_argument("runs", nargs="+", help="run directories")
+    lc.add_argument("--out", required=True)
+    lc.add_argument("--title")
+    lc.set_defaults(func=cmd_curves)
+
+    b = sub.add_parser("bundle", help="evaluate a trained checkpoint and store it as a named bundled model")
+    b.add_argument("source", help="run dir or checkpoint")
+    b.add_argument("--name", required=True)
+    b.add_argument("--data", default=DEFAULT_DATA, help="data whose val split the card reports")
+    b.add_argument("--out", help="folder (default: the package's weights/)")
+    b.set_defaults(func=cmd_bundle)
     return p
 
 

@@ -21,6 +21,15 @@ def _save(fig, out: str | os.PathLike, fmt: str | None = None) -> None:
     plt.close(fig)
 
 
+def save_figure(fig, out: str | os.PathLike) -> None:
+    """Save atomically, the format taken from the final name's suffix."""
+    from pathlib import Path
+
+    from ferlab.io import atomic_write
+
+    atomic_write(out, lambda tmp: _save(fig, tmp, Path(out).suffix.lstrip(".") or "png"))
+
+
 def plot_class_distribution(
     counts: Mapping[str, Mapping[str, int]],
     out: str | os.PathLike,

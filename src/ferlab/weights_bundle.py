@@ -1,0 +1,64 @@
+"""Turn a trained checkpoint into a bundled model: evaluate it on val (with and without
+test-time augmentation), time it on this CPU, and write NAME.safetensors + NAME.json whose card
+holds those measurements."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ferlab.checkpoint import WEIGHTS_FILE, load_model, save_checkpoint
+from ferlab.data import load_fer2013
+from ferlab.evaluation import evaluate_model
+from ferlab.io import atomic_write
+from ferlab.preprocess import to_model_input
+from ferlab.training.machine import machine_info
+
+
+@torch.inference_mode()
+def latency_ms(model: torch.nn.Module, card: dict, batch: int, repeats: int = 50) -> float:
+    """Median milliseconds per face for one forward pass of `batch` faces on this CPU."""
+    x = to_model_input(
+        torch.randint(0, 256, (batch, 48, 48), dtype=torch.uint8), card["input"]["mean"], card["input"]["std"]
+    ).contiguous(memory_format=torch.channels_last)
+    for _ in range(5):
+        model(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        model(x)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000 / batch
+
+
+def bundle(source: str, name: str, *, data: str, out_dir: Path) -> Path:
+    model, card = load_model(source)
+    val = load_fer2013(data).split("val")
+    plain = evaluate_model(model, card, val.images, val.labels, tta=False)
+    tta = evaluate_model(model, card, val.images, val.labels, tta=True)
+    card = {k: v for k, v in card.items() if not k.startswith("_")}
+    card["name"] = name
+    card["metrics"] = {
+        **card.get("metrics", {}),
+        "evaluated_on": f"{data} val (PublicTest), n={plain['n']}",
+        "val_accuracy": plain["accuracy"],
+        "val_accuracy_tta": tta["accuracy"],
+        "tta_default": False,
+        "macro_f1": plain["macro_f1"],
+        "per_class": plain["per_class"],
+        "latency_ms_per_face_batch1": round(latency_ms(model, card, 1), 3),
+        "latency_ms_per_face_batch64": round(latency_ms(model, card, 64), 3),
+        "latency_machine": machine_info(),
+    }
+    tmp = out_dir / f".{name}.bundle"
+    save_checkpoint(model, card, tmp)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / f"{name}.safetensors", lambda t: Path(t).write_bytes((tmp / WEIGHTS_FILE).read_bytes()))
+    atomic_write(out_dir / f"{name}.json", lambda t: Path(t).write_bytes((tmp / "card.json").read_bytes()))
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+    return out_dir / f"{name}.safetensors"
