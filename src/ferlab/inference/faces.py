@@ -66,7 +66,7 @@ class HaarFaceDetector:
         )
         out = []
         for (x, y, w, h), s in zip(boxes, np.ravel(weights), strict=False):
-            out.append(Detection(tuple(int(round(v / scale)) for v in (x, y, w, h)), float(s)))
+            out.append(Detection(tuple(round(v / scale) for v in (x, y, w, h)), float(s)))
         return sorted(out, key=lambda d: (d.box[0], d.box[1]))
 
 
@@ -76,9 +76,9 @@ def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = 0
     FER-2013 faces fill the frame with a little context; a 10% margin matches them best.
     """
     x, y, w, h = box
-    side = int(round(max(w, h) * (1 + 2 * margin)))
+    side = round(max(w, h) * (1 + 2 * margin))
     cx, cy = x + w / 2, y + h / 2
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
     H, W = gray.shape
     pad = max(0, -x0, -y0, x0 + side - W, y0 + side - H)
