@@ -16,6 +16,9 @@ from PIL import Image
 
 from ferlab.labels import CLASSES
 
+# Hub look-ups must fail at once in tests, not after retries (no internet here).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013-no-private.zip"
 

@@ -59,10 +59,11 @@ def _vgg_block(cin: int, cout: int, convs: int) -> list[nn.Module]:
     return [*layers, nn.MaxPool2d(2)]
 
 
-@register("cnn-vgg", "VGG-style CNN (double conv blocks, BN, global pooling) for the bundled model")
+@register("cnn-vgg", "VGG-style CNN: blocks of 3x3 conv+BN+ReLU, 2x2 pooling, FC head (bundled-model family)")
 def cnn_vgg(
-    widths: tuple[int, ...] = (64, 128, 256, 512),
+    widths: tuple[int, ...] = (32, 64, 128, 256),
     convs_per_block: int = 2,
+    hidden: int = 256,
     dropout: float = 0.4,
     num_classes: int = NUM_CLASSES,
 ) -> nn.Module:
@@ -71,5 +72,13 @@ def cnn_vgg(
     for w in widths:
         layers += _vgg_block(cin, w, convs_per_block)
         cin = w
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes)]
+    side = 48 // 2 ** len(widths)
+    layers += [
+        nn.Flatten(),
+        nn.Dropout(dropout),
+        nn.Linear(cin * side * side, hidden),
+        nn.ReLU(inplace=True),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, num_classes),
+    ]
     return nn.Sequential(*layers)

@@ -63,9 +63,11 @@ class RunRecorder(L.Callback):
 
     def _card(self, pl_module, metrics: dict, epoch: int) -> dict:
         hp = pl_module.hparams
+        # Models built from a hub name or folder describe themselves, so loading needs no download.
+        card_config = getattr(pl_module.model, "card_config", None)
         return make_card(
             hp.architecture,
-            dict(hp.arch_config or {}),
+            card_config() if card_config else dict(hp.arch_config or {}),
             mean=hp.mean,
             std=hp.std,
             params=count_parameters(pl_module.model),
@@ -148,3 +150,57 @@ class RunRecorder(L.Callback):
                 "devices": trainer.world_size,
             },
         )
+
+
+class GradualUnfreeze(L.Callback):
+    """Unfreeze a pretrained backbone from the top down, as the study's V1.6.7 did.
+
+    `schedule` maps epoch (0-based) → number of trainable last blocks, e.g. {0: 0, 3: 2, 6: 4};
+    or, with `plateau_patience`, `step` more blocks whenever val loss has not improved for that
+    many epochs. Its state is saved with the run, so a resumed run keeps its place.
+    """
+
+    def __init__(
+        self,
+        start: int = 0,
+        schedule: dict | None = None,
+        plateau_patience: int | None = None,
+        step: int = 2,
+        max_blocks: int | None = None,
+    ) -> None:
+        self.schedule = {int(k): int(v) for k, v in (schedule or {}).items()}
+        self.trainable = start
+        self.plateau_patience = plateau_patience
+        self.step = step
+        self.max_blocks = max_blocks
+        self.best_loss = float("inf")
+        self.bad_epochs = 0
+
+    def state_dict(self) -> dict:
+        return {"trainable": self.trainable, "best_loss": self.best_loss, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.trainable, self.best_loss, self.bad_epochs = state["trainable"], state["best_loss"], state["bad_epochs"]
+
+    def _apply(self, pl_module) -> None:
+        n = len(pl_module.model.blocks)
+        self.trainable = min(self.trainable, self.max_blocks or n, n)
+        pl_module.model.set_trainable_blocks(self.trainable)
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        for epoch, k in sorted(self.schedule.items()):
+            if trainer.current_epoch >= epoch:
+                self.trainable = max(self.trainable, k) if self.plateau_patience else k
+        self._apply(pl_module)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self.plateau_patience is None or trainer.sanity_checking:
+            return
+        loss = float(trainer.callback_metrics.get("val_loss", float("inf")))
+        if loss < self.best_loss - 1e-4:
+            self.best_loss, self.bad_epochs = loss, 0
+        else:
+            self.bad_epochs += 1
+            if self.bad_epochs >= self.plateau_patience:
+                self.trainable += self.step
+                self.bad_epochs = 0

@@ -36,6 +36,12 @@ DEFAULTS: dict = {
         "channels_last": True,
         "max_minutes": None,
         "threads": None,
+        "backbone_lr": None,  # pretrained backbones: a separate, usually smaller, learning rate
+        # pretrained backbones: train only the last `start` blocks, unfreezing more by `schedule`
+        # ({epoch: blocks}) or by `plateau_patience` (+`step` blocks when val loss stalls); null = all train
+        "freeze": None,
+        # with freeze: compute the frozen bottom blocks once, cache on disk, train the top only
+        "feature_cache": False,
     },
     "normalize": {"mean": 0.5, "std": 0.25},
 }
@@ -46,7 +52,7 @@ def _merge(base: dict, over: dict, where: str) -> dict:
     for k, v in over.items():
         if k not in base:
             raise FerlabError(f"{where}: unknown key {k!r} (known: {', '.join(base)})")
-        if isinstance(base[k], dict) and k not in ("config", "augment"):
+        if isinstance(base[k], dict) and k not in ("config", "augment", "freeze"):
             if not isinstance(v, dict):
                 raise FerlabError(f"{where}: {k!r} must be a mapping")
             out[k] = _merge(base[k], v, f"{where}: {k}")

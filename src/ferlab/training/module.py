@@ -33,6 +33,9 @@ class FerModule(L.LightningModule):
         std: float = DEFAULT_STD,
         channels_last: bool = True,
         seed: int = 0,
+        backbone_lr: float | None = None,
+        trainable_blocks: int | None = None,
+        feature_start: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -43,15 +46,21 @@ class FerModule(L.LightningModule):
             torch.tensor(class_weights, dtype=torch.float32) if class_weights else None,
             persistent=False,
         )
+        if trainable_blocks is not None and hasattr(self.model, "set_trainable_blocks"):
+            self.model.set_trainable_blocks(trainable_blocks)
         if channels_last:
             # NHWC lets oneDNN pick faster convolution kernels on CPU (measured in benchmarks/).
             self.model = self.model.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.hparams.feature_start is not None:  # cached backbone features, not images
+            return self.model.forward_from(x.float(), self.hparams.feature_start)
         return self.model(x)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels = batch
+        if self.hparams.feature_start is not None:
+            return images, labels
         x = to_model_input(images, self.hparams.mean, self.hparams.std)
         if self.trainer is not None and self.trainer.training and self.augment.active:
             g = torch.Generator().manual_seed(
@@ -92,7 +101,17 @@ class FerModule(L.LightningModule):
 
     def configure_optimizers(self):
         hp = self.hparams
-        params = [p for p in self.parameters() if p.requires_grad]
+        # All parameters go to the optimizer, frozen ones too: a gradual-unfreeze schedule turns
+        # requires_grad on later, and optimizers skip parameters whose grad is None.
+        backbone = getattr(self.model, "backbone", None)
+        if backbone is not None and hp.backbone_lr is not None:
+            bb = {id(p) for p in backbone.parameters()}
+            params = [
+                {"params": [p for p in self.parameters() if id(p) in bb], "lr": hp.backbone_lr},
+                {"params": [p for p in self.parameters() if id(p) not in bb], "lr": hp.lr},
+            ]
+        else:
+            params = list(self.parameters())
         if hp.optimizer == "sgd":
             opt = torch.optim.SGD(params, lr=hp.lr, momentum=hp.momentum, nesterov=True, weight_decay=hp.weight_decay)
         elif hp.optimizer == "adam":

@@ -55,6 +55,37 @@ def resume_config(run_dir: Path) -> dict:
     return yaml.safe_load(f.read_text())
 
 
+def _use_feature_cache(cfg: dict, module, dm) -> None:
+    """Swap the data module's images for cached outputs of the backbone's frozen bottom blocks."""
+    from ferlab.data.fer2013 import Split, cache_dir
+    from ferlab.models.feature_cache import cached_hidden
+
+    t = cfg["train"]
+    fz = t.get("freeze")
+    model = module.model
+    if not fz or not hasattr(model, "blocks"):
+        raise FerlabError("train.feature_cache needs a pretrained backbone and a train.freeze setting")
+    if fz.get("plateau_patience"):
+        raise FerlabError("train.feature_cache cannot be combined with plateau unfreezing (unbounded depth)")
+    if (t.get("augment") or {}) and any(v for k, v in t["augment"].items() if k not in ("scale", "erase_area")):
+        raise FerlabError("train.feature_cache needs augmentation off: cached features are of unaugmented images")
+    depth = len(model.blocks)
+    most = max([int(fz.get("start", 0)), *(int(v) for v in (fz.get("schedule") or {}).values())])
+    start = depth - min(most, depth)
+    module.hparams.feature_start = start
+    root = cache_dir() / "features"
+    for name in ("train", "val"):
+        split = dm.train_split if name == "train" else dm.val_split
+        hidden, hit = cached_hidden(
+            model, split.images, start, root, mean=cfg["normalize"]["mean"], std=cfg["normalize"]["std"]
+        )
+        print(
+            f"feature cache {'hit' if hit else 'built'}: {name} {tuple(hidden.shape)} after block {start}", flush=True
+        )
+        dm.data.splits[name] = Split(hidden, split.labels, split.names)
+    dm.limit_train = dm.limit_val = None  # already applied before caching
+
+
 def run_training(
     cfg: dict,
     run_dir: Path,
@@ -71,7 +102,7 @@ def run_training(
     from ferlab.data.datamodule import FerDataModule
     from ferlab.data.fer2013 import load_fer2013
     from ferlab.data.sampling import class_loss_weights
-    from ferlab.training.callbacks import RunRecorder
+    from ferlab.training.callbacks import GradualUnfreeze, RunRecorder
     from ferlab.training.module import FerModule
 
     _quiet_lightning()
@@ -111,7 +142,11 @@ def run_training(
         std=cfg["normalize"]["std"],
         channels_last=bool(t.get("channels_last", True)),
         seed=int(t["seed"]),
+        backbone_lr=float(t["backbone_lr"]) if t.get("backbone_lr") is not None else None,
+        trainable_blocks=int(t["freeze"].get("start", 0)) if t.get("freeze") else None,
     )
+    if t.get("feature_cache"):
+        _use_feature_cache(cfg, module, dm)
     card_training = {
         "data": str(d["path"]),
         "data_notes": data.notes,
@@ -125,6 +160,19 @@ def run_training(
         "config": cfg,
         "command": command,
     }
+    callbacks: list = [RunRecorder(run_dir, cfg, card_training)]
+    if t.get("freeze"):
+        if not hasattr(module.model, "set_trainable_blocks"):
+            raise FerlabError(f"{cfg['model']['architecture']}: train.freeze needs a pretrained backbone")
+        fz = t["freeze"]
+        callbacks.append(
+            GradualUnfreeze(
+                start=int(fz.get("start", 0)),
+                schedule=fz.get("schedule"),
+                plateau_patience=fz.get("plateau_patience"),
+                step=int(fz.get("step", 2)),
+            )
+        )
     trainer = L.Trainer(
         max_epochs=int(t["epochs"]),
         max_time={"minutes": float(t["max_minutes"])} if t.get("max_minutes") else None,
@@ -139,7 +187,7 @@ def run_training(
         use_distributed_sampler=False,  # EpochBatchSampler shards itself across ranks
         enable_progress_bar=progress,
         enable_model_summary=False,
-        callbacks=[RunRecorder(run_dir, cfg, card_training)],
+        callbacks=callbacks,
         default_root_dir=str(run_dir),
     )
     trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)

@@ -1,0 +1,120 @@
+"""Inference speed of the bundled model on this machine: per-face model latency (batch 1 and
+64, torch and onnxruntime) and end-to-end frames/s on a 640×480 video with face detection.
+
+Writes benchmarks/results/inference.json and .md. Medians over repeats; one process.
+Usage: python benchmarks/inference.py [--model NAME_OR_PATH] [--repeats 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import matplotlib
+import numpy as np
+from PIL import Image
+
+from ferlab.inference.recognizer import Recognizer
+from ferlab.inference.video import process_video
+from ferlab.training.machine import machine_info
+
+OUT = Path(__file__).parent / "results"
+PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+def per_face_ms(rec: Recognizer, batch: int, repeats: int) -> float:
+    faces = np.random.default_rng(0).integers(0, 256, (batch, 48, 48), dtype=np.uint8)
+    for _ in range(10):
+        rec.probabilities(faces)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        rec.probabilities(faces)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000 / batch
+
+
+def make_clip(path: Path, frames: int = 90) -> Path:
+    """640×480, 30 fps, one face drifting across the frame (a webcam-like scene)."""
+    face = cv2.resize(np.asarray(Image.open(PHOTO).convert("RGB"))[:, :, ::-1], (240, 282))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
+    for i in range(frames):
+        frame = np.full((480, 640, 3), 90, np.uint8)
+        x = 60 + (i * 3) % 300
+        frame[100:382, x : x + 240] = face
+        w.write(frame)
+    w.release()
+    return path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--repeats", type=int, default=200)
+    ap.add_argument("--video-repeats", type=int, default=3)
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+
+    recs = {b: Recognizer(args.model, backend=b) for b in ("torch", "onnxruntime")}
+    latency = {
+        b: {bs: per_face_ms(r, bs, args.repeats if bs == 1 else max(20, args.repeats // 10)) for bs in (1, 64)}
+        for b, r in recs.items()
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "clip.mp4")
+        video = {}
+        for b, r in recs.items():
+            runs = [process_video(str(clip), r, progress=False) for _ in range(args.video_repeats)]
+            video[b] = {
+                "fps": statistics.median(x["fps"] for x in runs),
+                "frames": runs[0]["frames"],
+                "face_rows": runs[0]["rows"],
+            }
+        det_times = []
+        rgb = np.asarray(Image.open(PHOTO).convert("RGB").resize((640, 480)))
+        for _ in range(30):
+            t = time.perf_counter()
+            recs["torch"].detector.detect(rgb)
+            det_times.append(time.perf_counter() - t)
+    card = recs["torch"].card
+    res = {
+        "model": card["name"],
+        "parameters": card.get("parameters"),
+        "latency_ms_per_face": {b: {str(k): v for k, v in d.items()} for b, d in latency.items()},
+        "detector_ms_640x480": statistics.median(det_times) * 1000,
+        "video_640x480": video,
+        "goals": {"ms_per_face": 2.0, "fps": 30.0},
+        "machine": machine_info(),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "inference.json").write_text(json.dumps(res, indent=2) + "\n")
+    m = res["machine"]
+    md = [
+        f"# Inference speed: {card['name']} ({card.get('parameters', 0):,} parameters)",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, CPU only. Medians.",
+        "",
+        "| measure | torch | onnxruntime | goal |",
+        "|---|---:|---:|---:|",
+        f"| model, ms per face, batch 1 | {latency['torch'][1]:.3f} | {latency['onnxruntime'][1]:.3f} | ≤ 2 |",
+        f"| model, ms per face, batch 64 | {latency['torch'][64]:.3f} | {latency['onnxruntime'][64]:.3f} | ≤ 2 |",
+        f"| end to end, 640×480 video with Haar detection, frames/s | {video['torch']['fps']:.1f} | "
+        f"{video['onnxruntime']['fps']:.1f} | ≥ 30 |",
+        "",
+        f"Haar detection alone on a 640×480 frame: {res['detector_ms_640x480']:.1f} ms.",
+        "",
+        "Reproduce: `python benchmarks/inference.py`",
+        "",
+    ]
+    (out / "inference.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()

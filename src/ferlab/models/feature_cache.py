@@ -1,0 +1,86 @@
+"""Cache the output of a pretrained backbone's frozen bottom blocks on disk.
+
+With the first `start` blocks frozen (and no augmentation), their output for each image never
+changes, so it is computed once and training runs only the top blocks and the head — on CPU,
+the difference between hours and minutes per epoch. The key holds the backbone (name, config
+and a digest of its weights), the input resolution, the block index and a digest of the image
+bytes; any change gives a new key, and so a recomputation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from ferlab.io import atomic_write
+from ferlab.preprocess import to_model_input
+
+
+def cache_key(model, images: torch.Tensor, start: int) -> str:
+    h = hashlib.sha256()
+    cfg = model.card_config()
+    h.update(
+        json.dumps(
+            {
+                "backbone": cfg["backbone"],
+                "config": cfg["backbone_config"],
+                "size": model.image_size,
+                "start": start,
+                "mean": cfg["mean"],
+                "std": cfg["std"],
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    for p in list(model.backbone.parameters())[:4]:  # enough to tell different weights apart cheaply
+        h.update(p.detach().float().cpu().numpy().tobytes()[: 1 << 16])
+    h.update(images.contiguous().numpy().tobytes())
+    return h.hexdigest()[:32]
+
+
+@torch.no_grad()  # not inference_mode: the result feeds training, which autograd tracks
+def compute_hidden(
+    model,
+    images: torch.Tensor,
+    start: int,
+    *,
+    batch_size: int = 64,
+    mean: float = 0.5,
+    std: float = 0.25,
+    progress: bool = True,
+) -> torch.Tensor:
+    """uint8 (N,48,48) → hidden states after `start` blocks (N,T,D) fp16, or pooled (N,F) fp32 at the top."""
+    model.eval()
+    depth = len(model.blocks)
+    out = []
+    for i in tqdm(
+        range(0, len(images), batch_size), desc=f"caching backbone blocks 0-{start}", disable=not progress, unit="batch"
+    ):
+        x = to_model_input(images[i : i + batch_size], mean, std)
+        h = model.run_blocks(model.embed(x), 0, start)
+        out.append(model.pooled(h).float() if start >= depth else h.half())
+    return torch.cat(out)
+
+
+def cached_hidden(
+    model, images: torch.Tensor, start: int, cache_dir: str | os.PathLike, **kw
+) -> tuple[torch.Tensor, bool]:
+    """(features, hit): read from the cache when the key matches, else compute and store."""
+    f = Path(cache_dir) / f"{cache_key(model, images, start)}.safetensors"
+    if f.exists():
+        try:
+            return load_file(str(f))["hidden"], True
+        except Exception:  # a damaged cache file is recomputed
+            pass
+    hidden = compute_hidden(model, images, start, **kw)
+    try:
+        atomic_write(f, lambda tmp: save_file({"hidden": hidden.contiguous()}, tmp))
+    except OSError:
+        pass  # read-only cache: slower next time, not wrong
+    return hidden, False

@@ -1,0 +1,185 @@
+"""The ViT arm on tiny configs built locally (no downloads): scratch ViT, pretrained backbone from
+a folder, MLP heads, freezing and gradual unfreezing, the feature cache, the offline error."""
+
+from __future__ import annotations
+
+import json
+
+import lightning as L
+import pytest
+import torch
+from conftest import ROOT, make_kaggle
+from torch import nn
+
+from ferlab.cli import main
+from ferlab.errors import FerlabError
+from ferlab.models import build, count_parameters
+from ferlab.models.feature_cache import cache_key, cached_hidden
+from ferlab.models.vit import transformer_blocks
+from ferlab.preprocess import to_model_input
+from ferlab.training.callbacks import GradualUnfreeze
+
+
+@pytest.fixture(scope="module")
+def tiny_backbone(tmp_path_factory):
+    """A 4-block DINOv2 saved as a Hugging Face folder, like ../shared/models/dinov2-small."""
+    from transformers import Dinov2Config, Dinov2Model
+
+    torch.manual_seed(0)
+    cfg = Dinov2Config(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64, patch_size=8, image_size=32
+    )
+    d = tmp_path_factory.mktemp("hf") / "tiny-dinov2"
+    Dinov2Model(cfg).save_pretrained(d)
+    return d
+
+
+def vit(tiny_backbone, **kw):
+    return build("vit-pretrained", **{"backbone": str(tiny_backbone), "image_size": 32, **kw})
+
+
+def test_vit_scratch_shapes_and_depth():
+    one = build("vit-scratch")  # the study's single encoder level
+    assert len(transformer_blocks(one.vit.vit)) == 1
+    assert one(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    deep = build("vit-scratch", patch_size=4, depth=4, hidden_size=64, heads=4, mlp_dim=128)
+    assert len(transformer_blocks(deep.vit.vit)) == 4 and deep(torch.randn(2, 1, 48, 48)).shape == (2, 7)
+    with pytest.raises(FerlabError, match="patch_size 5 does not divide 48"):
+        build("vit-scratch", patch_size=5)
+
+
+@pytest.mark.parametrize("layers", [3, 5])
+def test_head_depth(tiny_backbone, layers):
+    m = vit(tiny_backbone, head_layers=layers, head_hidden=16, head_dropout=0.2)
+    linears = [x for x in m.head if isinstance(x, nn.Linear)]
+    assert len(linears) == layers and linears[0].in_features == 64 and linears[-1].out_features == 7
+    assert sum(isinstance(x, nn.Dropout) for x in m.head) == layers - 1
+    assert m(torch.randn(3, 1, 48, 48)).shape == (3, 7)
+
+
+def test_rebuilds_from_card_config_without_the_folder(tiny_backbone):
+    m = vit(tiny_backbone, head_layers=3).eval()
+    cfg = m.card_config()
+    assert cfg["pretrained"] is False and cfg["backbone_config"]["model_type"] == "dinov2"
+    m2 = build("vit-pretrained", **json.loads(json.dumps(cfg))).eval()
+    m2.load_state_dict(m.state_dict())
+    x = torch.randn(2, 1, 48, 48)
+    assert torch.allclose(m(x), m2(x), atol=1e-6)
+
+
+def test_freezing_really_freezes(tiny_backbone):
+    m = vit(tiny_backbone, head_layers=3)
+    m.set_trainable_blocks(1)
+    trainable = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert all(n.startswith(("head.", "backbone.encoder.layer.3.", "backbone.layernorm.")) for n in trainable)
+    before = {n: p.detach().clone() for n, p in m.named_parameters()}
+    opt = torch.optim.AdamW(m.parameters(), lr=1e-2, weight_decay=0.1)
+    for _ in range(3):
+        opt.zero_grad()
+        nn.functional.cross_entropy(m(torch.randn(4, 1, 48, 48)), torch.tensor([0, 1, 2, 3])).backward()
+        opt.step()
+    for n, p in m.named_parameters():
+        if n in trainable:
+            continue
+        assert p.grad is None, n
+        assert torch.equal(p, before[n]), n
+    assert not torch.equal(m.head[0].weight, before["head.0.weight"])
+    assert not torch.equal(m.blocks[3].mlp.fc1.weight, before["backbone.encoder.layer.3.mlp.fc1.weight"])
+
+
+class _FakeTrainer:
+    def __init__(self, epoch, val_loss=1.0):
+        self.current_epoch = epoch
+        self.callback_metrics = {"val_loss": torch.tensor(val_loss)}
+        self.sanity_checking = False
+
+
+class _Holder(L.LightningModule):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+
+def _trainable_blocks(m):
+    return sum(all(p.requires_grad for p in b.parameters()) for b in m.blocks)
+
+
+def test_schedule_unfreezes_at_the_right_epoch(tiny_backbone):
+    m = vit(tiny_backbone)
+    cb = GradualUnfreeze(start=0, schedule={2: 1, 4: 3})
+    seen = []
+    for epoch in range(6):
+        cb.on_train_epoch_start(_FakeTrainer(epoch), _Holder(m))
+        seen.append(_trainable_blocks(m))
+    assert seen == [0, 0, 1, 1, 3, 3]
+    assert all(p.requires_grad for p in m.head.parameters())
+
+
+def test_plateau_unfreezes_when_val_loss_stalls(tiny_backbone):
+    m = vit(tiny_backbone)
+    cb = GradualUnfreeze(start=0, plateau_patience=2, step=2)
+    seen = []
+    for epoch, loss in enumerate([1.0, 0.9, 0.95, 0.93, 0.8, 0.85, 0.9]):
+        cb.on_train_epoch_start(_FakeTrainer(epoch), _Holder(m))
+        seen.append(_trainable_blocks(m))
+        cb.on_validation_end(_FakeTrainer(epoch, loss), _Holder(m))
+    assert seen == [0, 0, 0, 0, 2, 2, 2]
+    state = cb.state_dict()
+    cb2 = GradualUnfreeze(plateau_patience=2)
+    cb2.load_state_dict(state)
+    assert cb2.trainable == cb.trainable
+
+
+def test_feature_cache_hit_miss_invalidation(tiny_backbone, tmp_path):
+    m = vit(tiny_backbone).eval()
+    imgs = torch.randint(0, 256, (6, 48, 48), dtype=torch.uint8)
+    h, hit = cached_hidden(m, imgs, 3, tmp_path, progress=False)
+    assert not hit and h.shape == (6, 17, 32)
+    h2, hit = cached_hidden(m, imgs, 3, tmp_path, progress=False)
+    assert hit and torch.equal(h, h2)
+    with torch.no_grad():  # the cached path gives what the full model gives
+        assert torch.allclose(m.forward_from(h.float(), 3), m(to_model_input(imgs)), atol=1e-2)
+    other = imgs.clone()
+    other[0, 0, 0] ^= 1
+    keys = {cache_key(m, imgs, 3), cache_key(m, other, 3), cache_key(m, imgs, 2)}
+    m2 = vit(tiny_backbone, image_size=40)
+    keys.add(cache_key(m2, imgs, 3))
+    assert len(keys) == 4  # data, block index and resolution each change the key
+    assert not cached_hidden(m, other, 3, tmp_path, progress=False)[1]
+    top, _ = cached_hidden(m, imgs, 4, tmp_path, progress=False)
+    assert top.shape == (6, 64)  # all blocks frozen: pooled features, MLP-speed training
+
+
+def test_missing_model_offline_message(capsys):
+    with pytest.raises(FerlabError) as e:
+        build("vit-pretrained", backbone="google/vit-base-patch16-224")
+    msg = str(e.value)
+    assert "hub model 'google/vit-base-patch16-224'" in msg and "local Hugging Face folder" in msg
+    with pytest.raises(FerlabError, match="backbone folder .*nowhere does not exist"):
+        build("vit-pretrained", backbone="./nowhere")
+
+
+def test_train_with_freeze_and_feature_cache(tiny_backbone, tmp_path):
+    data = make_kaggle(tmp_path / "fer", {"train": 6, "val": 2})
+    cfg = tmp_path / "vit.yaml"
+    cfg.write_text(f"""
+name: tiny_vit
+model:
+  architecture: vit-pretrained
+  config: {{backbone: "{tiny_backbone}", image_size: 32, head_layers: 3, head_hidden: 16}}
+train:
+  epochs: 3
+  batch_size: 8
+  lr: 0.001
+  backbone_lr: 0.0001
+  freeze: {{start: 0, schedule: {{1: 1}}}}
+  feature_cache: true
+""")
+    run = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--data", str(data), "--out", str(run), "--no-progress"]) == 0
+    card = json.loads((run / "best" / "card.json").read_text())
+    assert card["architecture"] == "vit-pretrained" and card["arch_config"]["backbone_config"]
+    # the saved model is whole (backbone + head): it evaluates on images like any model
+    assert main(["evaluate", "--model", str(run), "--data", str(data), "--json"]) == 0
+    assert count_parameters(build("vit-pretrained", **card["arch_config"])) > 0
+    assert (ROOT / "configs").is_dir()
