@@ -155,7 +155,7 @@ def test_missing_model_offline_message(capsys):
         build("vit-pretrained", backbone="google/vit-base-patch16-224")
     msg = str(e.value)
     assert "hub model 'google/vit-base-patch16-224'" in msg and "local Hugging Face folder" in msg
-    with pytest.raises(FerlabError, match="backbone folder .*nowhere does not exist"):
+    with pytest.raises(FerlabError, match=r"backbone folder .*nowhere does not exist"):
         build("vit-pretrained", backbone="./nowhere")
 
 
