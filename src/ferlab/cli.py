@@ -391,6 +391,57 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from ferlab.training.sweep import lr_sweep
+
+    fig = lr_sweep(
+        args.config,
+        args.lr,
+        Path(args.out),
+        overrides={
+            "train.epochs": args.epochs,
+            "data.path": args.data,
+            "data.limit_train": args.limit_train,
+            "data.limit_val": args.limit_val,
+            "train.seed": args.seed,
+            "train.batch_size": args.batch_size,
+        },
+        progress=not args.no_progress,
+    )
+    print(f"learning-rate sweep: {len(args.lr)} run(s) under {args.out}; loss curves: {fig}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from ferlab.reproduce import reproduce
+
+    report = reproduce(
+        args.data,
+        args.budget,
+        Path(args.out or f"runs/reproduce-{args.budget}"),
+        backbone=args.backbone,
+        progress=not args.no_progress,
+    )
+    print(f"report: {report}")
+    return 0
+
+
+def cmd_ensemble(args) -> int:
+    from ferlab.checkpoint import save_checkpoint
+    from ferlab.models.ensemble import build_ensemble
+
+    model, card = build_ensemble(args.models, data=args.data, fit=args.fit_weights)
+    if args.name:
+        card["name"] = args.name
+    out = save_checkpoint(model, card, args.out)
+    w = ", ".join(
+        f"{m['name']} {x:.3f}"
+        for m, x in zip(card["arch_config"]["members"], card["arch_config"]["weights"], strict=True)
+    )
+    print(f"ensemble {card['name']} ({w}): {out}")
+    return 0
+
+
 def cmd_curves(args) -> int:
     from ferlab.figures import plot_loss_curves
     from ferlab.io import atomic_write
@@ -523,6 +574,35 @@ def build_parser() -> argparse.ArgumentParser:
     xp.add_argument("--model", default=None)
     xp.add_argument("--onnx", required=True, metavar="OUT.onnx")
     xp.set_defaults(func=cmd_export)
+
+    sw = sub.add_parser("sweep", help="one run per learning rate, loss curves side by side (study Figure 4)")
+    sw.add_argument("--config", required=True)
+    sw.add_argument("--lr", type=float, nargs="+", required=True)
+    sw.add_argument("--out", default="runs/sweep")
+    sw.add_argument("--data")
+    sw.add_argument("--epochs", type=int)
+    sw.add_argument("--batch-size", type=int)
+    sw.add_argument("--seed", type=int)
+    sw.add_argument("--limit-train", type=int)
+    sw.add_argument("--limit-val", type=int)
+    sw.add_argument("--no-progress", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
+
+    rp = sub.add_parser("reproduce", help="run the study's experiments and write the report with its figures")
+    rp.add_argument("--data", default=DEFAULT_DATA)
+    rp.add_argument("--budget", default="smoke", choices=["smoke", "cpu", "full"])
+    rp.add_argument("--out")
+    rp.add_argument("--backbone", help="pretrained backbone: hub name or local folder (default: the configs')")
+    rp.add_argument("--no-progress", action="store_true")
+    rp.set_defaults(func=cmd_reproduce)
+
+    en = sub.add_parser("ensemble", help="soft-voting ensemble of trained models, saved as one checkpoint")
+    en.add_argument("models", nargs="+", help="checkpoints, run dirs or bundled names")
+    en.add_argument("--out", required=True, help="checkpoint folder to write")
+    en.add_argument("--fit-weights", action="store_true", help="fit weights on --data's val split")
+    en.add_argument("--data", default=DEFAULT_DATA)
+    en.add_argument("--name")
+    en.set_defaults(func=cmd_ensemble)
 
     lc = sub.add_parser("curves", help="train/val loss curves of runs side by side (study Figures 3-5)")
     lc.add_argument("runs", nargs="+", help="run directories")

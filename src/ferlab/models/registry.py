@@ -72,4 +72,4 @@ def count_parameters(model: nn.Module) -> int:
 
 def _ensure_loaded() -> None:
     # Importing the modules runs their @register decorators.
-    from ferlab.models import cnn, vit  # noqa: F401
+    from ferlab.models import cnn, ensemble, vit  # noqa: F401

@@ -1,0 +1,396 @@
+"""`ferlab reproduce`: the study's experiments, evaluated and reported, from one command.
+
+Budgets: `smoke` (tiny subsets, minutes on CPU; the CI test), `cpu` (what a 2-core machine does in
+a few hours: full data for the CNNs and the from-scratch ViT, a frozen pretrained backbone whose
+features are cached, the fine-tuning pair on a subset), `full` (the study's schedule: 224 px,
+all layers trainable; for a GPU). Finished experiments are reused when the command is re-run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ferlab.errors import FerlabError
+from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
+from ferlab.labels import CLASSES
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+# The study's published numbers (its section 4.2 and Figure 8's conclusion).
+STUDY = {"vit_val_accuracy": 0.6634, "vit_best_val_loss": 0.9520, "happy": 0.8326, "fear": 0.4814, "vit_classes_won": 5}
+
+
+@dataclass
+class Experiment:
+    key: str
+    config: str
+    title: str
+    overrides: dict = field(default_factory=dict)
+
+
+def _budget(budget: str, backbone: str | None) -> tuple[list[Experiment], list[float], dict]:
+    if budget not in ("smoke", "cpu", "full"):
+        raise FerlabError(f"unknown budget {budget!r}; use smoke, cpu or full")
+    bb = {"model.config.backbone": backbone} if backbone else {}
+    if budget == "smoke":
+        tiny = {"data.limit_train": 140, "data.limit_val": 70, "train.epochs": 2}
+        vit = {**tiny, **bb, "model.config.image_size": 28}
+        fine = {**vit, "train.freeze": {"start": 0, "schedule": {1: 1}}}
+        exps = [
+            Experiment("cnn_v1", "cnn_v1.yaml", "CNN V1", tiny),
+            Experiment("cnn_v2_1", "cnn_v2_1.yaml", "CNN V2.1", tiny),
+            Experiment("vit_scratch", "vit_scratch.yaml", "ViT from scratch (1 encoder level)", tiny),
+            Experiment("vit_head3", "vit_pretrained_head3.yaml", "Pretrained ViT, 3-layer head", vit),
+            Experiment("vit_head5", "vit_pretrained_head5.yaml", "Pretrained ViT, 5-layer head", vit),
+            Experiment("vit_v1_6", "vit_v1_6.yaml", "V1.6: no dropout, backbone trained", vit),
+            Experiment("vit_v1_6_7", "vit_v1_6_7.yaml", "V1.6.7: dropout, gradual unfreeze", fine),
+        ]
+        return exps, [1e-3, 1e-4, 1e-5], {"sweep": vit, "limit_eval": 70}
+    if budget == "cpu":
+        sub = {**bb, "data.limit_train": 3000, "train.epochs": 12, "train.freeze": {"start": 0, "schedule": {4: 1}}}
+        exps = [
+            Experiment("cnn_v1", "cnn_v1.yaml", "CNN V1"),
+            Experiment("cnn_v2_1", "cnn_v2_1.yaml", "CNN V2.1"),
+            Experiment("vit_scratch", "vit_scratch.yaml", "ViT from scratch (1 encoder level)"),
+            Experiment("vit_head3", "vit_pretrained_head3.yaml", "Pretrained ViT, 3-layer head", bb),
+            Experiment("vit_head5", "vit_pretrained_head5.yaml", "Pretrained ViT, 5-layer head", bb),
+            Experiment(
+                "vit_v1_6",
+                "vit_v1_6.yaml",
+                "V1.6: no dropout, last block trained from the start",
+                {**sub, "train.freeze": {"start": 1}},
+            ),
+            Experiment("vit_v1_6_7", "vit_v1_6_7.yaml", "V1.6.7: dropout, last block unfrozen at epoch 5", sub),
+        ]
+        return exps, [1e-3, 1e-4, 1e-5], {"sweep": {**bb, "train.epochs": 12}, "limit_eval": None}
+    full = {**bb, "model.config.image_size": 224, "train.feature_cache": False}
+    exps = [
+        Experiment("cnn_v1", "cnn_v1.yaml", "CNN V1"),
+        Experiment("cnn_v2_1", "cnn_v2_1.yaml", "CNN V2.1"),
+        Experiment("vit_scratch", "vit_scratch.yaml", "ViT from scratch (1 encoder level)"),
+        Experiment(
+            "vit_head3", "vit_pretrained_head3.yaml", "Pretrained ViT, 3-layer head", {**full, "train.freeze": None}
+        ),
+        Experiment(
+            "vit_head5", "vit_pretrained_head5.yaml", "Pretrained ViT, 5-layer head", {**full, "train.freeze": None}
+        ),
+        Experiment("vit_v1_6", "vit_v1_6.yaml", "V1.6: no dropout, unfrozen", {**full, "train.freeze": None}),
+        Experiment(
+            "vit_v1_6_7",
+            "vit_v1_6_7.yaml",
+            "V1.6.7: dropout, gradual unfreeze",
+            {**full, "train.freeze": {"start": 0, "schedule": {4: 2, 8: 4, 12: 8, 16: 12}}},
+        ),
+    ]
+    return exps, [1e-3, 1e-4, 1e-5], {"sweep": {**full, "train.freeze": None}, "limit_eval": None}
+
+
+def _config(name: str, data: str, overrides: dict) -> dict:
+    from ferlab.training.config import load_config
+
+    path = CONFIGS / name
+    if not path.is_file():
+        raise FerlabError(f"{path}: study config not found (reproduce runs from a ferlab source checkout)")
+    cfg = load_config(path, {"data.path": data})
+    for dotted, value in overrides.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for k in parents:
+            node = node.setdefault(k, {})
+        node[leaf] = value
+    return cfg
+
+
+def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> dict:
+    """Evaluate a run's best checkpoint; a frozen-bottom ViT reuses its feature cache."""
+    from ferlab.checkpoint import load_model
+    from ferlab.data.fer2013 import cache_dir
+    from ferlab.evaluation.metrics import compute_metrics, predict_probs
+    from ferlab.models.feature_cache import cached_hidden
+
+    model, card = load_model(run_dir)
+    sp = data.split(split)
+    if limit:
+        sp = sp.subset(torch.arange(min(limit, len(sp))))
+    t = cfg["train"]
+    if t.get("feature_cache") and t.get("freeze") and hasattr(model, "blocks"):
+        fz = t["freeze"]
+        most = max([int(fz.get("start", 0)), *(int(v) for v in (fz.get("schedule") or {}).values())])
+        start = len(model.blocks) - most
+        hidden, _ = cached_hidden(model, sp.images, start, cache_dir() / "features")
+        with torch.inference_mode():
+            probs = torch.cat([model.forward_from(h.float(), start).softmax(1) for h in torch.split(hidden, 256)])
+    else:
+        probs = predict_probs(model, card, sp.images)
+    return {
+        "model": card["name"],
+        "checkpoint": card["_path"],
+        "split": split,
+        "tta": False,
+        **compute_metrics(probs, sp.labels),
+        "_probs": probs,
+    }
+
+
+def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = None, progress: bool = True) -> Path:
+    from ferlab.data import load_fer2013
+    from ferlab.data.summary import summarize
+    from ferlab.figures import plot_class_distribution, plot_confusion, plot_loss_curves, plot_per_class
+    from ferlab.models.ensemble import fit_weights
+    from ferlab.training.callbacks import read_metrics
+    from ferlab.training.machine import machine_info
+    from ferlab.training.sweep import run_or_reuse
+
+    exps, lrs, extra = _budget(budget, backbone)
+    out.mkdir(parents=True, exist_ok=True)
+    figs = out / "figures"
+    figs.mkdir(exist_ok=True)
+    data = load_fer2013(data_path)
+    has_test = "test" in data.splits and len(data.splits["test"]) > 0
+    timing_file = out / "timings.json"
+    timings = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+
+    def timed(key: str, fn):
+        t0 = time.perf_counter()
+        result = fn()
+        elapsed = time.perf_counter() - t0
+        # a reused experiment (seconds to load) keeps the wall time of the run that made it
+        if key not in timings or elapsed > 5:
+            timings[key] = {"seconds": round(elapsed, 1)}
+        atomic_write_json(timing_file, timings)
+        return result
+
+    summary = summarize(data)
+    atomic_write(
+        figs / "fig1_class_distribution.png", lambda tmp: plot_class_distribution(summary["splits"], tmp, fmt="png")
+    )
+    runs: dict[str, Path] = {}
+    cfgs: dict[str, dict] = {}
+    for e in exps:
+        cfg = _config(e.config, data_path, e.overrides)
+        cfgs[e.key] = cfg
+        print(f"== {e.key}: {e.title}", flush=True)
+        runs[e.key] = timed(
+            e.key,
+            lambda cfg=cfg, e=e: run_or_reuse(
+                cfg, out / "runs" / e.key, progress=progress, command=f"ferlab reproduce --budget {budget}"
+            ),
+        )
+    sweep_dir = out / "runs" / "lr_sweep"
+    sweep_runs = {}
+    for lr in lrs:
+        cfg = _config("vit_pretrained_head5.yaml", data_path, {**extra["sweep"], "train.lr": lr})
+        cfg["name"] = f"vit_head5_lr{lr:g}"
+        print(f"== lr sweep: {lr:g}", flush=True)
+        sweep_runs[lr] = timed(
+            f"lr_{lr:g}",
+            lambda cfg=cfg, lr=lr: run_or_reuse(
+                cfg, sweep_dir / f"lr_{lr:g}", progress=progress, command=f"ferlab reproduce --budget {budget}"
+            ),
+        )
+
+    curves = lambda d: read_metrics(d / "metrics.csv")
+    atomic_write(
+        figs / "fig3_cnn_loss_curves.png",
+        lambda tmp: plot_loss_curves(
+            {"CNN V1": curves(runs["cnn_v1"]), "CNN V2.1": curves(runs["cnn_v2_1"])},
+            tmp,
+            "Figure 3: CNN loss curves",
+            fmt="png",
+        ),
+    )
+    atomic_write(
+        figs / "fig4_lr_sweep.png",
+        lambda tmp: plot_loss_curves(
+            {f"lr = {lr:g}": curves(d) for lr, d in sweep_runs.items()},
+            tmp,
+            "Figure 4: initial learning rate",
+            fmt="png",
+        ),
+    )
+    atomic_write(
+        figs / "fig5_freeze.png",
+        lambda tmp: plot_loss_curves(
+            {
+                "V1.6 (no dropout, trained backbone)": curves(runs["vit_v1_6"]),
+                "V1.6.7 (dropout, gradual unfreeze)": curves(runs["vit_v1_6_7"]),
+            },
+            tmp,
+            "Figure 5",
+            fmt="png",
+        ),
+    )
+
+    splits = ["val", *(["test"] if has_test else [])]
+    evals: dict[str, dict[str, dict]] = {s: {} for s in splits}
+    for s in splits:
+        for key, d in runs.items():
+            evals[s][key] = timed(
+                f"eval_{key}_{s}", lambda d=d, key=key, s=s: _evaluate(d, data, s, cfgs[key], extra["limit_eval"])
+            )
+    # the best ViT (by val accuracy) is the study's "ViT"; the ensemble pairs it with CNN V2.1
+    vit_keys = [k for k in runs if k.startswith("vit_") and k != "vit_scratch"]
+    best_vit = max(vit_keys, key=lambda k: evals["val"][k]["accuracy"])
+    members = ["cnn_v2_1", best_vit]
+    val_probs = torch.stack([evals["val"][k]["_probs"] for k in members])
+    weights = fit_weights(val_probs, data.split("val").labels[: val_probs.shape[1]])
+    from ferlab.evaluation.metrics import compute_metrics
+
+    ens_evals = {}
+    for s in splits:
+        labels = data.split(s).labels[: evals[s]["cnn_v2_1"]["_probs"].shape[0]]
+        for name, w in (("ensemble_equal", [0.5, 0.5]), ("ensemble_fitted", weights)):
+            p = sum(wi * evals[s][k]["_probs"] for wi, k in zip(w, members, strict=True))
+            ens_evals.setdefault(s, {})[name] = {
+                "model": name,
+                "split": s,
+                "tta": False,
+                **compute_metrics(p, labels),
+                "weights": dict(zip(members, w, strict=True)),
+            }
+    # save a real ensemble checkpoint (self-contained) for use like any model
+    _save_ensemble(out, runs, members, weights)
+
+    atomic_write(
+        figs / "fig6_confusion_vit.png",
+        lambda tmp: plot_confusion(
+            evals["val"][best_vit]["confusion"],
+            tmp,
+            f"Figure 6: {best_vit} on val (acc {evals['val'][best_vit]['accuracy']:.3f})",
+            fmt="png",
+        ),
+    )
+    compare = {
+        "CNN V1": evals["val"]["cnn_v1"],
+        "CNN V2.1": evals["val"]["cnn_v2_1"],
+        "ViT scratch": evals["val"]["vit_scratch"],
+        f"ViT ({best_vit})": evals["val"][best_vit],
+        "Ensemble (fitted)": ens_evals["val"]["ensemble_fitted"],
+    }
+    atomic_write(
+        figs / "fig8_per_class.png",
+        lambda tmp: plot_per_class(
+            {k: v["per_class"] for k, v in compare.items()}, tmp, "Figure 8: per-class accuracy on val", fmt="png"
+        ),
+    )
+
+    clean = lambda r: {k: v for k, v in r.items() if not k.startswith("_")}
+    results = {
+        "budget": budget,
+        "data": data_path,
+        "notes": data.notes,
+        "machine": machine_info(),
+        "tta": False,
+        "timings": timings,
+        "best_vit": best_vit,
+        "evals": {s: {k: clean(v) for k, v in ev.items()} for s, ev in evals.items()},
+        "ensembles": ens_evals,
+        "study": STUDY,
+    }
+    atomic_write_json(out / "results.json", results)
+    report = _report(results, exps, runs, sweep_runs, compare, best_vit, out)
+    atomic_write_text(out / "report.md", report)
+    return out / "report.md"
+
+
+def _save_ensemble(out: Path, runs: dict, members: list[str], weights: list[float]) -> None:
+    from ferlab.checkpoint import save_checkpoint
+    from ferlab.models.ensemble import build_ensemble
+
+    model, card = build_ensemble([str(runs[k]) for k in members])
+    model.weights.copy_(torch.tensor(weights) / sum(weights))
+    card["arch_config"]["weights"] = model.weights.tolist()
+    card["training"]["weights"] = "fitted on val (PublicTest)"
+    save_checkpoint(model, card, out / "ensemble")
+
+
+def _report(res: dict, exps, runs, sweep_runs, compare: dict, best_vit: str, out: Path) -> str:
+    ev = res["evals"]["val"]
+    m = res["machine"]
+    titles = {e.key: e.title for e in exps}
+    lines = [
+        f"# Reproduction of the study — budget `{res['budget']}`",
+        "",
+        f"Data: `{res['data']}`. " + " ".join(res["notes"]) + ".",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
+        f"{'GPU ' + m['gpu'] if m['gpu'] else 'CPU only'}. Test-time augmentation: **off** for every number.",
+        "",
+        "## Experiments (val = PublicTest)",
+        "",
+        "| experiment | config | val accuracy | macro F1 | best epoch / epochs | wall time |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, d in runs.items():
+        s = json.loads((d / "summary.json").read_text())
+        t = res["timings"].get(key, {}).get("seconds")
+        lines.append(
+            f"| {titles[key]} | `{key}` | {ev[key]['accuracy']:.4f} | {ev[key]['macro_f1']:.4f} | "
+            f"{(s.get('best') or {}).get('epoch')} / {s['epochs_completed']} | "
+            f"{f'{t / 60:.1f} min' if t else 'reused'} |"
+        )
+    for name, e in res["ensembles"]["val"].items():
+        w = ", ".join(f"{k} {v:.2f}" for k, v in e["weights"].items())
+        lines.append(
+            f"| Ensemble, {name.split('_')[1]} weights ({w}) | — | {e['accuracy']:.4f} | {e['macro_f1']:.4f} | — | — |"
+        )
+    lines += [
+        "",
+        "Learning-rate sweep (5-layer head):",
+        "",
+        "| lr | best val accuracy | final train loss |",
+        "|---|---:|---:|",
+    ]
+    for lr, d in sweep_runs.items():
+        s = json.loads((d / "summary.json").read_text())
+        lines.append(
+            f"| {lr:g} | {(s.get('best') or {}).get('val_acc', float('nan')):.4f} | {s['last']['train_loss']:.4f} |"
+        )
+    vit = ev[best_vit]
+    cnn = ev["cnn_v2_1"]
+    won = sum(vit["per_class"][c] > cnn["per_class"][c] for c in CLASSES)
+    cnn_disgust = cnn["per_class"]["disgust"]
+    st = res["study"]
+    lines += [
+        "",
+        "## Against the study's published numbers",
+        "",
+        "| quantity | study | here |",
+        "|---|---:|---:|",
+        f"| ViT validation accuracy | {st['vit_val_accuracy']:.4f} | {vit['accuracy']:.4f} ({best_vit}) |",
+        f"| ViT best validation loss | {st['vit_best_val_loss']:.4f} | {vit['loss']:.4f} |",
+        f"| ViT per-class: happy | {st['happy']:.4f} | {vit['per_class']['happy']:.4f} |",
+        f"| ViT per-class: fear | {st['fear']:.4f} | {vit['per_class']['fear']:.4f} |",
+        f"| classes where ViT beats CNN V2.1 | {st['vit_classes_won']} of 7 | {won} of 7 |",
+        f"| CNN ahead on disgust | yes | {'yes' if cnn_disgust > vit['per_class']['disgust'] else 'no'} |",
+        "",
+        "Per-class accuracy on val:",
+        "",
+        "| class | " + " | ".join(compare) + " |",
+        "|---|" + "---:|" * len(compare),
+    ]
+    for c in CLASSES:
+        lines.append(f"| {c} | " + " | ".join(f"{r['per_class'][c]:.4f}" for r in compare.values()) + " |")
+    lines += ["", "## Figures", ""]
+    for f, cap in (
+        ("fig1_class_distribution.png", "Figure 1: class frequency"),
+        ("fig3_cnn_loss_curves.png", "Figure 3: CNN V1 vs V2.1 loss curves"),
+        ("fig4_lr_sweep.png", "Figure 4: learning rates 1e-3, 1e-4, 1e-5"),
+        ("fig5_freeze.png", "Figure 5: V1.6 vs V1.6.7"),
+        ("fig6_confusion_vit.png", "Figure 6: the ViT's confusion matrix"),
+        ("fig8_per_class.png", "Figure 8: per-class accuracy of each model"),
+    ):
+        lines += [f"![{cap}](figures/{f})", ""]
+    lines += ["Reproduce: `ferlab reproduce --data DATA --budget " + res["budget"] + f" --out {out}`", ""]
+    return "\n".join(lines)
+
+
+def copy_into(src: Path, dest: Path) -> None:
+    """Seed an experiment with a finished run made by the same config (reused, not retrained)."""
+    if not dest.exists():
+        shutil.copytree(src, dest)
