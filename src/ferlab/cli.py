@@ -412,6 +412,25 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from ferlab.serve.app import create_app
+
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"ferlab: serving on {args.host}: reachable from other machines", file=sys.stderr)
+    app = create_app(
+        args.model or [None],
+        max_upload_mb=args.max_upload_mb,
+        timeout_s=args.timeout,
+        max_concurrency=args.concurrency,
+        max_queue=args.queue,
+        micro_batch=not args.no_micro_batch,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from ferlab.reproduce import reproduce
 
@@ -587,6 +606,17 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--limit-val", type=int)
     sw.add_argument("--no-progress", action="store_true")
     sw.set_defaults(func=cmd_sweep)
+
+    sv = sub.add_parser("serve", help="REST API and web page (photos and webcam)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--model", action="append", help="load this model (repeatable); default: the bundled one")
+    sv.add_argument("--max-upload-mb", type=float, default=10.0)
+    sv.add_argument("--timeout", type=float, default=15.0, help="per-request deadline, seconds")
+    sv.add_argument("--concurrency", type=int, default=4, help="requests processed at once")
+    sv.add_argument("--queue", type=int, default=64, help="requests allowed to wait; more get 503")
+    sv.add_argument("--no-micro-batch", action="store_true")
+    sv.set_defaults(func=cmd_serve)
 
     rp = sub.add_parser("reproduce", help="run the study's experiments and write the report with its figures")
     rp.add_argument("--data", default=DEFAULT_DATA)

@@ -6,6 +6,7 @@ and every failure is one FerlabError naming the file and the problem.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -54,26 +55,38 @@ def load_image(src: str | os.PathLike | Image.Image | np.ndarray, *, bgr: bool =
         raise FerlabError(f"{p}: is a folder, not an image")
     if p.stat().st_size == 0:
         raise FerlabError(f"{p}: empty file (0 bytes)")
+    with open(p, "rb") as fh:
+        return _decode(fh, str(p))
+
+
+def load_image_bytes(data: bytes, where: str = "upload") -> np.ndarray:
+    """Image file bytes (an upload) → H×W×3 uint8 RGB, with the same checks as files."""
+    if not data:
+        raise FerlabError(f"{where}: empty file (0 bytes)")
+    return _decode(io.BytesIO(data), where)
+
+
+def _decode(fp, where: str) -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            with Image.open(fp) as im:
                 w, h = im.size
                 if w * h > MAX_PIXELS:
                     raise FerlabError(
-                        f"{p}: image is {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel limit "
+                        f"{where}: image is {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel limit "
                         "(a possible decompression bomb)"
                     )
                 im.load()
-                return _from_pil(im, str(p))
+                return _from_pil(im, where)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FerlabError(f"{p}: refused as a possible decompression bomb") from None
+        raise FerlabError(f"{where}: refused as a possible decompression bomb") from None
     except FerlabError:
         raise
     except Image.UnidentifiedImageError:
-        raise FerlabError(f"{p}: not an image file (format not recognised)") from None
+        raise FerlabError(f"{where}: not an image file (format not recognised)") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise FerlabError(f"{p}: truncated or corrupt image ({e})") from None
+        raise FerlabError(f"{where}: truncated or corrupt image ({e})") from None
 
 
 def array_to_rgb(a: np.ndarray, *, bgr: bool = False) -> np.ndarray:

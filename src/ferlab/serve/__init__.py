@@ -1,0 +1,1 @@
+"""`ferlab serve`: a REST API and a web page over the Recognizer."""
