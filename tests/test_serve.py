@@ -40,7 +40,7 @@ def client(ckpt):
         yield c
 
 
-def upload(client, data: bytes = None, ctype: str = "image/jpeg", **form):
+def upload(client, data: bytes | None = None, ctype: str = "image/jpeg", **form):
     data = PHOTO.read_bytes() if data is None else data
     return client.post("/v1/predict", files={"file": ("x.jpg", data, ctype)}, data=form)
 
