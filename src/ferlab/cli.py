@@ -332,6 +332,7 @@ def cmd_video(args) -> int:
         smooth=args.smooth,
         max_frames=args.max_frames,
         progress=not args.no_progress,
+        detect_side=args.detect_side,
     )
     print(
         f"{args.source}: {res['frames']} frames, {res['rows']} face rows, {res['tracks']} track(s), "
@@ -574,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--every", type=int, default=1, help="detect and classify every N-th frame")
     v.add_argument("--smooth", type=int, default=1, help="average each track's probabilities over K detections")
     v.add_argument("--max-frames", type=int)
+    v.add_argument("--detect-side", type=int, default=320, help="search faces on frames scaled to this longer side")
     v.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
     v.add_argument("--min-face", type=int, default=24)
     v.add_argument("--no-progress", action="store_true")

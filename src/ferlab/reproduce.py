@@ -156,13 +156,16 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
     timing_file = out / "timings.json"
     timings = json.loads(timing_file.read_text()) if timing_file.exists() else {}
 
-    def timed(key: str, fn):
+    def timed(key: str, fn, run_dir: Path | None = None):
+        finished = run_dir is not None and _finished(run_dir)
         t0 = time.perf_counter()
         result = fn()
         elapsed = time.perf_counter() - t0
-        # a reused experiment (seconds to load) keeps the wall time of the run that made it
-        if key not in timings or elapsed > 5:
+        if not finished:
             timings[key] = {"seconds": round(elapsed, 1)}
+        elif key not in timings:  # made elsewhere by the same config: its own training time
+            s = json.loads((run_dir / "summary.json").read_text())
+            timings[key] = {"seconds": s["train_seconds_total"], "note": "reused run: its training time"}
         atomic_write_json(timing_file, timings)
         return result
 
@@ -181,6 +184,7 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
             lambda cfg=cfg, e=e: run_or_reuse(
                 cfg, out / "runs" / e.key, progress=progress, command=f"ferlab reproduce --budget {budget}"
             ),
+            out / "runs" / e.key,
         )
     sweep_dir = out / "runs" / "lr_sweep"
     sweep_runs = {}
@@ -193,6 +197,7 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
             lambda cfg=cfg, lr=lr: run_or_reuse(
                 cfg, sweep_dir / f"lr_{lr:g}", progress=progress, command=f"ferlab reproduce --budget {budget}"
             ),
+            sweep_dir / f"lr_{lr:g}",
         )
 
     curves = lambda d: read_metrics(d / "metrics.csv")
@@ -297,6 +302,14 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
     report = _report(results, exps, runs, sweep_runs, compare, best_vit, out)
     atomic_write_text(out / "report.md", report)
     return out / "report.md"
+
+
+def _finished(run_dir: Path) -> bool:
+    f = run_dir / "summary.json"
+    if not f.exists():
+        return False
+    s = json.loads(f.read_text())
+    return s["epochs_completed"] >= s["epochs_planned"]
 
 
 def _save_ensemble(out: Path, runs: dict, members: list[str], weights: list[float]) -> None:

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ferlab.errors import FerlabError
 from ferlab.inference.annotate import annotate
-from ferlab.inference.faces import crop_face
+from ferlab.inference.faces import HaarFaceDetector, crop_face
 from ferlab.inference.recognizer import Face, Recognizer
 
 
@@ -94,6 +94,7 @@ def process_video(
     smooth: int = 1,
     max_frames: int | None = None,
     progress: bool = True,
+    detect_side: int = 320,
 ) -> dict:
     cap = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
@@ -101,6 +102,10 @@ def process_video(
     if max_frames:
         total = min(total or max_frames, max_frames)
     tracker = IouTracker(smooth=smooth)
+    # Frames are searched at reduced size (faces in video are rarely tiny): ~3x faster than full size.
+    detector = (
+        rec._detector if rec._detector is not None else HaarFaceDetector(min_size=rec._min_face, max_side=detect_side)
+    )
     writer = None
     tmp_out = None
     rows: list[list] = []
@@ -120,7 +125,7 @@ def process_video(
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if frame_no % max(1, every) == 0:
-                dets = rec.detector.detect(rgb)
+                dets = detector.detect(rgb)
                 boxes = [d.box for d in dets]
                 crops = [crop_face(rgb, b, rec.margin) for b in boxes]
                 probs = rec.probabilities(np.stack(crops)) if crops else np.zeros((0, len(classes)))
