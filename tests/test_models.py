@@ -97,4 +97,8 @@ def test_models_cli_json(capsys):
     out = json.loads(capsys.readouterr().out)
     by_name = {a["name"]: a for a in out["architectures"]}
     assert by_name["cnn-v2.1"]["parameters"] == count_parameters(build("cnn-v2.1"))
-    assert {"cnn-v1", "cnn-v2.1"} <= set(by_name)
+    assert {"cnn-v1", "cnn-v2.1", "vit-scratch", "vit-pretrained", "ensemble"} <= set(by_name)
+    # listing never downloads a backbone: its size is described instead
+    vp = by_name["vit-pretrained"]
+    assert vp["parameters"] is None and "backbone" in vp["parameters_note"]
+    assert by_name["vit-scratch"]["parameters"] == count_parameters(build("vit-scratch"))

@@ -148,6 +148,9 @@ def test_feature_cache_hit_miss_invalidation(tiny_backbone, tmp_path):
     assert not cached_hidden(m, other, 3, tmp_path, progress=False)[1]
     top, _ = cached_hidden(m, imgs, 4, tmp_path, progress=False)
     assert top.shape == (6, 64)  # all blocks frozen: pooled features, MLP-speed training
+    m.train()
+    cached_hidden(m, other, 1, tmp_path, progress=False)
+    assert all(mod.training for mod in m.modules())  # building the cache leaves dropout on for training
 
 
 def test_missing_model_offline_message(capsys):

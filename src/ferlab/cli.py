@@ -58,7 +58,8 @@ def cmd_models(args) -> int:
     archs = [
         {
             "name": e.name,
-            "parameters": count_parameters(build(e.name)),
+            "parameters": None if e.params_note else count_parameters(build(e.name)),
+            "parameters_note": e.params_note,
             "description": e.description,
             "defaults": e.defaults(),
         }
@@ -81,7 +82,10 @@ def cmd_models(args) -> int:
         return 0
     print("Architectures:")
     for a in archs:
-        print(f"  {a['name']:<16} {a['parameters']:>12,} params  {a['description']}")
+        count = f"{a['parameters']:>12,} params" if a["parameters"] is not None else f"{'—':>12} params"
+        print(f"  {a['name']:<16} {count}  {a['description']}")
+        if a["parameters_note"]:
+            print(f"  {'':<16} {'':>19} parameters: {a['parameters_note']}")
     print("Bundled models:")
     for b in bundled:
         acc = f"val acc {b['val_accuracy']:.4f}" if b["val_accuracy"] is not None else ""

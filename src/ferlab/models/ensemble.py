@@ -43,7 +43,11 @@ class Ensemble(nn.Module):
         return {"members": self.specs, "weights": self.weights.tolist(), "mean": self.mean, "std": self.std}
 
 
-@register("ensemble", "Soft vote over trained models (CNN + ViT), equal or val-fitted weights")
+@register(
+    "ensemble",
+    "Soft vote over trained models (CNN + ViT), equal or val-fitted weights",
+    params_note="sum of its members",
+)
 def ensemble(
     members: list[dict] | None = None, weights: list[float] | None = None, mean: float = 0.5, std: float = 0.25
 ) -> nn.Module:

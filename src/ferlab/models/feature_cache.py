@@ -56,6 +56,7 @@ def compute_hidden(
     progress: bool = True,
 ) -> torch.Tensor:
     """uint8 (N,48,48) → hidden states after `start` blocks (N,T,D) fp16, or pooled (N,F) fp32 at the top."""
+    was_training = model.training
     model.eval()
     depth = len(model.blocks)
     out = []
@@ -65,6 +66,7 @@ def compute_hidden(
         x = to_model_input(images[i : i + batch_size], mean, std)
         h = model.run_blocks(model.embed(x), 0, start)
         out.append(model.pooled(h).float() if start >= depth else h.half())
+    model.train(was_training)  # Lightning keeps modules' modes: a head left in eval would train without dropout
     return torch.cat(out)
 
 

@@ -23,6 +23,8 @@ class ModelEntry:
     name: str
     factory: Callable[..., nn.Module]
     description: str
+    # why `ferlab models` cannot count parameters from defaults alone (e.g. "depends on the backbone")
+    params_note: str | None = None
 
     def defaults(self) -> dict:
         sig = inspect.signature(self.factory)
@@ -32,11 +34,11 @@ class ModelEntry:
 _REGISTRY: dict[str, ModelEntry] = {}
 
 
-def register(name: str, description: str = "") -> Callable:
+def register(name: str, description: str = "", *, params_note: str | None = None) -> Callable:
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelEntry(name, fn, description or (fn.__doc__ or "").strip().split("\n")[0])
+        _REGISTRY[name] = ModelEntry(name, fn, description or (fn.__doc__ or "").strip().split("\n")[0], params_note)
         return fn
 
     return deco

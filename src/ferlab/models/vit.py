@@ -216,7 +216,11 @@ class PretrainedViT(nn.Module):
         return self.forward_from(self.embed(x), 0)
 
 
-@register("vit-pretrained", "Pretrained HF backbone (hub name or folder) + MLP head of 3 or 5 layers")
+@register(
+    "vit-pretrained",
+    "Pretrained HF backbone (hub name or folder) + MLP head of 3 or 5 layers",
+    params_note="depends on the backbone (ViT-B/16 ~86M, DINOv2 ViT-S/14 ~22M) + head",
+)
 def vit_pretrained(
     backbone: str = "google/vit-base-patch16-224",
     image_size: int = 224,
