@@ -36,6 +36,10 @@ def _quiet_lightning() -> None:
         "lightning.pytorch.trainer.connectors.checkpoint_connector",
     ):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Lightning advertises a cloud logger at every fit; not useful here.
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+        lambda record: "litlogger" not in record.getMessage().lower()
+    )
 
 
 def new_run_dir(cfg: dict, root: str | os.PathLike = "runs") -> Path:
