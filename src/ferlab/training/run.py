@@ -36,10 +36,14 @@ def _quiet_lightning() -> None:
         "lightning.pytorch.trainer.connectors.checkpoint_connector",
     ):
         logging.getLogger(name).setLevel(logging.WARNING)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _drop_logger_tip not in rank_zero.filters:
+        rank_zero.addFilter(_drop_logger_tip)
+
+
+def _drop_logger_tip(record: logging.LogRecord) -> bool:
     # Lightning advertises a cloud logger at every fit; not useful here.
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
-        lambda record: "litlogger" not in record.getMessage().lower()
-    )
+    return "litlogger" not in record.getMessage().lower()
 
 
 def new_run_dir(cfg: dict, root: str | os.PathLike = "runs") -> Path:
