@@ -58,12 +58,19 @@ class Recognizer:
         self.tta = bool(self.card.get("metrics", {}).get("tta_default", False)) if tta is None else tta
         self.margin = margin
         self._detector = detector
+        self._own_detector = detector
         self._min_face = min_face
         self._ort = None
         if backend == "onnxruntime":
             from ferlab.inference.onnx import OnnxSession
 
             self._ort = OnnxSession.for_model(self.model, self.card)
+
+    def video_detector(self, max_side: int) -> FaceDetector:
+        """The detector for video frames: the user's own, else Haar searching at reduced size."""
+        if self._own_detector is not None:
+            return self._own_detector
+        return HaarFaceDetector(min_size=self._min_face, max_side=max_side)
 
     @property
     def detector(self) -> FaceDetector:
@@ -94,7 +101,7 @@ class Recognizer:
                 p = (p + self.model(x.flip(-1)).float().softmax(1)) / 2
         return p.cpu().numpy()
 
-    def _faces(self, boxes: list[tuple[tuple[int, int, int, int], float]], probs: np.ndarray) -> list[Face]:
+    def faces_from(self, boxes: list[tuple[tuple[int, int, int, int], float]], probs: np.ndarray) -> list[Face]:
         return [
             Face(
                 box,
@@ -111,7 +118,7 @@ class Recognizer:
         if not arrays:
             return []
         probs = self.probabilities(np.stack(arrays))
-        return self._faces([((0, 0, a.shape[1], a.shape[0]), 1.0) for a in arrays], probs)
+        return self.faces_from([((0, 0, a.shape[1], a.shape[0]), 1.0) for a in arrays], probs)
 
     def detect(self, image: ImageLike, *, bgr: bool = False) -> tuple[np.ndarray, list]:
         rgb = load_image(image, bgr=bgr)
@@ -128,6 +135,6 @@ class Recognizer:
         probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
         out, i = [], 0
         for _, dets in found:
-            out.append(self._faces(dets, probs[i : i + len(dets)]))
+            out.append(self.faces_from(dets, probs[i : i + len(dets)]))
             i += len(dets)
         return out

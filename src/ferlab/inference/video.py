@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from ferlab.errors import FerlabError
 from ferlab.inference.annotate import annotate
-from ferlab.inference.faces import HaarFaceDetector, crop_face
+from ferlab.inference.faces import crop_face
 from ferlab.inference.recognizer import Face, Recognizer
 
 
@@ -103,9 +103,7 @@ def process_video(
         total = min(total or max_frames, max_frames)
     tracker = IouTracker(smooth=smooth)
     # Frames are searched at reduced size (faces in video are rarely tiny): ~3x faster than full size.
-    detector = (
-        rec._detector if rec._detector is not None else HaarFaceDetector(min_size=rec._min_face, max_side=detect_side)
-    )
+    detector = rec.video_detector(detect_side)
     writer = None
     tmp_out = None
     rows: list[list] = []

@@ -113,7 +113,7 @@ def create_app(
         rgb, dets = await asyncio.to_thread(rec.detect, rgb)
         crops = np.stack([crop_face(rgb, box, rec.margin) for box, _ in dets]) if dets else np.zeros((0, 48, 48))
         probs = await batcher(crops.astype(np.uint8))
-        faces = [f.to_dict() for f in rec._faces(dets, probs)]
+        faces = [f.to_dict() for f in rec.faces_from(dets, probs)]
         if explain and dets:
             heat = await asyncio.to_thread(_heatmaps, rec, crops.astype(np.uint8))
             for f, png in zip(faces, heat, strict=True):
