@@ -6,6 +6,7 @@ set -euo pipefail
 DATA=${1:-../shared/data/fer2013-no-private.zip}
 if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/train_speed.py --data "$DATA"
+  python3 benchmarks/detectors.py --data "$DATA"
   python3 benchmarks/inference.py
   python3 benchmarks/accuracy.py --data "$DATA"
   python3 benchmarks/serve.py
@@ -14,7 +15,7 @@ fi
   echo "# Benchmarks"
   echo
   echo "Tables written by \`benchmarks/*.py\` (JSON beside them in \`benchmarks/results/\`); assembled by \`scripts/benchmarks.sh\`."
-  for f in train_speed inference accuracy serve; do
+  for f in train_speed detectors inference accuracy serve; do
     echo
     sed 's/^# /## /' "benchmarks/results/$f.md"
   done
