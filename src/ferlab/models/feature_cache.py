@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import torch
@@ -80,7 +81,11 @@ def cached_hidden(
             return load_file(str(f))["hidden"], True
         except Exception:  # a damaged cache file is recomputed
             pass
+    t0 = time.perf_counter()
     hidden = compute_hidden(model, images, start, **kw)
+    seconds = time.perf_counter() - t0
+    print(f"feature cache: {len(images)} images through blocks 0-{start} in {seconds:.0f} s "
+          f"({len(images) / max(seconds, 1e-9):.0f} img/s)", flush=True)
     try:
         atomic_write(f, lambda tmp: save_file({"hidden": hidden.contiguous()}, tmp))
     except OSError:
