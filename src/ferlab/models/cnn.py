@@ -37,15 +37,19 @@ def cnn_v2_1(
         layers += [nn.Conv2d(cin, c, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(c), nn.MaxPool2d(2)]
         cin = c
     side = 48 // 2 ** len(channels)
-    layers += [
+    return nn.Sequential(*layers, *_fc_head(cin * side * side, hidden, dropout, num_classes))
+
+
+def _fc_head(features: int, hidden: int, dropout: float, num_classes: int) -> list[nn.Module]:
+    """Flatten → dropout → FC → ReLU → dropout → FC: the study's V2.1 head, shared by the CNN family."""
+    return [
         nn.Flatten(),
         nn.Dropout(dropout),
-        nn.Linear(cin * side * side, hidden),
+        nn.Linear(features, hidden),
         nn.ReLU(inplace=True),
         nn.Dropout(dropout),
         nn.Linear(hidden, num_classes),
     ]
-    return nn.Sequential(*layers)
 
 
 def _vgg_block(cin: int, cout: int, convs: int) -> list[nn.Module]:
@@ -73,12 +77,4 @@ def cnn_vgg(
         layers += _vgg_block(cin, w, convs_per_block)
         cin = w
     side = 48 // 2 ** len(widths)
-    layers += [
-        nn.Flatten(),
-        nn.Dropout(dropout),
-        nn.Linear(cin * side * side, hidden),
-        nn.ReLU(inplace=True),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, num_classes),
-    ]
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, *_fc_head(cin * side * side, hidden, dropout, num_classes))
