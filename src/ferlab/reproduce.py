@@ -113,6 +113,7 @@ def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> 
     from ferlab.data.fer2013 import cache_dir
     from ferlab.evaluation.metrics import compute_metrics, predict_probs
     from ferlab.models.feature_cache import cached_hidden
+    from ferlab.training.config import cached_block
 
     model, card = load_model(run_dir)
     sp = data.split(split)
@@ -120,9 +121,7 @@ def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> 
         sp = sp.subset(torch.arange(min(limit, len(sp))))
     t = cfg["train"]
     if t.get("feature_cache") and t.get("freeze") and hasattr(model, "blocks"):
-        fz = t["freeze"]
-        most = max([int(fz.get("start", 0)), *(int(v) for v in (fz.get("schedule") or {}).values())])
-        start = len(model.blocks) - most
+        start = cached_block(t["freeze"], len(model.blocks))
         hidden, _ = cached_hidden(model, sp.images, start, cache_dir() / "features")
         with torch.inference_mode():
             probs = torch.cat([model.forward_from(h.float(), start).softmax(1) for h in torch.split(hidden, 256)])

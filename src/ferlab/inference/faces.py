@@ -35,7 +35,11 @@ class HaarFaceDetector:
     """OpenCV Haar cascade (frontal faces), with a confidence from the cascade's last stage."""
 
     def __init__(
-        self, min_size: int = 24, scale_factor: float = 1.1, min_neighbors: int = 3, max_side: int = 1280,
+        self,
+        min_size: int = 24,
+        scale_factor: float = 1.1,
+        min_neighbors: int = 3,
+        max_side: int = 1280,
         cascade: str = "haarcascade_frontalface_alt2.xml",
     ) -> None:
         # Defaults chosen by benchmarks/detectors.py: alt2 with 3 neighbours finds more faces than

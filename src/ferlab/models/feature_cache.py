@@ -84,8 +84,11 @@ def cached_hidden(
     t0 = time.perf_counter()
     hidden = compute_hidden(model, images, start, **kw)
     seconds = time.perf_counter() - t0
-    print(f"feature cache: {len(images)} images through blocks 0-{start} in {seconds:.0f} s "
-          f"({len(images) / max(seconds, 1e-9):.0f} img/s)", flush=True)
+    print(
+        f"feature cache: {len(images)} images through blocks 0-{start} in {seconds:.0f} s "
+        f"({len(images) / max(seconds, 1e-9):.0f} img/s)",
+        flush=True,
+    )
     try:
         atomic_write(f, lambda tmp: save_file({"hidden": hidden.contiguous()}, tmp))
     except OSError:

@@ -90,3 +90,9 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
 
 def dump_config(cfg: dict) -> str:
     return yaml.safe_dump(cfg, sort_keys=False)
+
+
+def cached_block(freeze: dict, depth: int) -> int:
+    """With a freeze setting, the first block that ever trains: blocks below it can be cached."""
+    most = max([int(freeze.get("start", 0)), *(int(v) for v in (freeze.get("schedule") or {}).values())])
+    return depth - min(most, depth)

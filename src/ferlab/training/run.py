@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 import yaml
 
+from ferlab.data.augment import AugmentConfig
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write_text
-from ferlab.training.config import dump_config
+from ferlab.training.config import cached_block, dump_config
 
 
 def _quiet_lightning() -> None:
@@ -75,11 +76,9 @@ def _use_feature_cache(cfg: dict, module, dm) -> None:
         raise FerlabError("train.feature_cache needs a pretrained backbone and a train.freeze setting")
     if fz.get("plateau_patience"):
         raise FerlabError("train.feature_cache cannot be combined with plateau unfreezing (unbounded depth)")
-    if (t.get("augment") or {}) and any(v for k, v in t["augment"].items() if k not in ("scale", "erase_area")):
+    if AugmentConfig.from_dict(t.get("augment")).active:
         raise FerlabError("train.feature_cache needs augmentation off: cached features are of unaugmented images")
-    depth = len(model.blocks)
-    most = max([int(fz.get("start", 0)), *(int(v) for v in (fz.get("schedule") or {}).values())])
-    start = depth - min(most, depth)
+    start = cached_block(fz, len(model.blocks))
     module.hparams.feature_start = start
     root = cache_dir() / "features"
     for name in ("train", "val"):
