@@ -138,7 +138,9 @@ class PretrainedViT(nn.Module):
         super().__init__()
         self.backbone_name = backbone
         self.image_size = image_size
-        self.backbone = _load_backbone(backbone, pretrained, backbone_config)
+        # from_pretrained returns eval mode; like any nn.Module start in train mode, so Lightning's
+        # train()/eval() switching governs the backbone too.
+        self.backbone = _load_backbone(backbone, pretrained, backbone_config).train()
         hidden = self.backbone.config.hidden_size
         self.head = mlp_head(2 * hidden, head_layers, head_hidden, head_dropout, num_classes)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
