@@ -329,7 +329,7 @@ def _report(res: dict, exps, runs, sweep_runs, compare: dict, best_vit: str, out
     lines = [
         f"# Reproduction of the study — budget `{res['budget']}`",
         "",
-        f"Data: `{res['data']}`. " + " ".join(res["notes"]) + ".",
+        f"Data: `{res['data']}`; " + "; ".join(res["notes"]) + ".",
         f"Machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']}, "
         f"{'GPU ' + m['gpu'] if m['gpu'] else 'CPU only'}. Test-time augmentation: **off** for every number.",
         "",
