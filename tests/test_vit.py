@@ -186,3 +186,14 @@ train:
     assert main(["evaluate", "--model", str(run), "--data", str(data), "--json"]) == 0
     assert count_parameters(build("vit-pretrained", **card["arch_config"])) > 0
     assert (ROOT / "configs").is_dir()
+
+
+def test_grad_cam_on_vits(tiny_backbone):
+    from ferlab.inference.explain import grad_cam
+
+    card = {"input": {"mean": 0.5, "std": 0.25}}
+    faces = torch.randint(0, 256, (3, 48, 48), dtype=torch.uint8).numpy()
+    for model in (vit(tiny_backbone).eval(), build("vit-scratch").eval()):
+        maps, probs = grad_cam(model, card, faces)
+        assert maps.shape == (3, 48, 48) and probs.shape == (3, 7)
+        assert maps.min() >= 0 and maps.max() <= 1 + 1e-6

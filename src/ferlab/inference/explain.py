@@ -1,11 +1,16 @@
-"""Which parts of a face drive a prediction: Grad-CAM for CNNs.
+"""Which parts of a face drive a prediction: Grad-CAM, for CNNs and for ViTs.
 
-Grad-CAM (Selvaraju et al., 2017) weights the last convolution's feature maps by the gradient of
-the chosen class score; written here in a few lines over forward hooks rather than adding a
-dependency (pytorch-grad-cam pulls in torchvision, which this project cannot use).
+Grad-CAM (Selvaraju et al., 2017) weights a layer's feature maps by the gradient of the chosen
+class score. CNNs use the last convolution. ViTs use the output of the last transformer block:
+its patch tokens, laid back on their grid, are the feature maps (the usual ViT adaptation of
+Grad-CAM; attention rollout needs attention weights, which the fused attention kernels of
+current transformers do not return). Written here in a few lines over forward hooks rather than
+adding a dependency (pytorch-grad-cam pulls in torchvision, which this project cannot use).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -23,6 +28,28 @@ def last_conv(model: nn.Module) -> nn.Module:
     return convs[-1]
 
 
+def target_layer(model: nn.Module) -> tuple[nn.Module, str]:
+    """(layer whose output is explained, 'conv' or 'tokens')."""
+    from ferlab.models.ensemble import Ensemble
+    from ferlab.models.vit import PretrainedViT, ScratchViT, transformer_blocks
+
+    if isinstance(model, Ensemble):
+        raise FerlabError("explain one member of an ensemble at a time (ferlab explain --model MEMBER)")
+    if isinstance(model, PretrainedViT):
+        return model.blocks[-1], "tokens"
+    if isinstance(model, ScratchViT):
+        return transformer_blocks(model.vit.vit)[-1], "tokens"
+    return last_conv(model), "conv"
+
+
+def _tokens_to_maps(t: torch.Tensor) -> torch.Tensor:
+    """(N, 1 + P, D) block output → (N, D, g, g) over the patch grid (the CLS token dropped)."""
+    patches = t[:, 1:]
+    g = math.isqrt(patches.shape[1])
+    patches = patches[:, -g * g :]  # register tokens, if any, sit before the patches
+    return patches.transpose(1, 2).reshape(t.shape[0], t.shape[2], g, g)
+
+
 def grad_cam(
     model: nn.Module, card: dict, faces: np.ndarray | torch.Tensor, target: list[int] | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -30,9 +57,13 @@ def grad_cam(
 
     `target` picks the class explained per face; by default the predicted one.
     """
-    layer = last_conv(model)
+    layer, kind = target_layer(model)
     store: dict[str, torch.Tensor] = {}
-    handle = layer.register_forward_hook(lambda m, i, o: store.__setitem__("act", o))
+
+    def hook(m, i, o):
+        store["act"] = o[0] if isinstance(o, tuple) else o
+
+    handle = layer.register_forward_hook(hook)
     try:
         x = to_model_input(
             torch.as_tensor(np.asarray(faces, dtype=np.uint8)), card["input"]["mean"], card["input"]["std"]
@@ -47,6 +78,8 @@ def grad_cam(
             (grads,) = torch.autograd.grad(score, act)
     finally:
         handle.remove()
+    if kind == "tokens":
+        act, grads = _tokens_to_maps(act), _tokens_to_maps(grads)
     weights = grads.mean((2, 3), keepdim=True)
     cam = F.relu((weights * act).sum(1, keepdim=True))
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
