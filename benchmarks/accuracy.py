@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -28,20 +26,13 @@ from ferlab.evaluation.metrics import compute_metrics, predict_probs
 from ferlab.labels import CLASSES
 from ferlab.preprocess import to_model_input
 from ferlab.training.machine import machine_info
+from ferlab.weights_bundle import median_ms
 
 OUT = Path(__file__).parent / "results"
 
 
 def latency_ms(fn, x: torch.Tensor, repeats: int = 200) -> float:
-    with torch.inference_mode():
-        for _ in range(10):
-            fn(x)
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            fn(x)
-            times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
+    return median_ms(fn, x, repeats, warmup=10)
 
 
 def main() -> None:

@@ -19,19 +19,24 @@ from ferlab.training.machine import machine_info
 
 
 @torch.inference_mode()
+def median_ms(fn, x: torch.Tensor, repeats: int = 50, warmup: int = 5) -> float:
+    """Median milliseconds of fn(x) on this machine, after a warm-up."""
+    for _ in range(warmup):
+        fn(x)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(x)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times) * 1000
+
+
 def latency_ms(model: torch.nn.Module, card: dict, batch: int, repeats: int = 50) -> float:
     """Median milliseconds per face for one forward pass of `batch` faces on this CPU."""
     x = to_model_input(
         torch.randint(0, 256, (batch, 48, 48), dtype=torch.uint8), card["input"]["mean"], card["input"]["std"]
     ).contiguous(memory_format=torch.channels_last)
-    for _ in range(5):
-        model(x)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000 / batch
+    return median_ms(model, x, repeats) / batch
 
 
 def bundle(source: str, name: str, *, data: str, out_dir: Path) -> Path:
