@@ -124,6 +124,18 @@ def cmd_info(args) -> int:
 # ----------------------------------------------------------------------------- train
 
 
+def _parse_sets(items: list[str]) -> dict:
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise FerlabError(f"--set {item!r}: expected KEY=VALUE, e.g. train.mixup=0.2")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
 def cmd_train(args) -> int:
     from ferlab.training.config import load_config
     from ferlab.training.run import new_run_dir, resume_config, run_training
@@ -148,7 +160,10 @@ def cmd_train(args) -> int:
                 "data.balanced": False if args.no_balanced else None,
                 "data.class_weighted_loss": True if args.class_weighted_loss else None,
                 "train.threads": args.threads,
+                "train.budget_minutes": args.budget_minutes,
+                "train.precision": args.precision,
                 "name": args.name,
+                **_parse_sets(args.set),
             },
         )
         run_dir = Path(args.out) if args.out else new_run_dir(cfg, args.runs_root)
@@ -527,7 +542,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float)
     t.add_argument("--batch-size", type=int)
     t.add_argument("--seed", type=int)
-    t.add_argument("--max-minutes", type=float)
+    t.add_argument("--max-minutes", type=float, help="stop after this long, wherever the schedule is")
+    t.add_argument("--budget-minutes", type=float, help="fit the epoch count (epochs = the cap) to this wall time")
+    t.add_argument("--precision", help="Lightning precision, e.g. bf16-mixed on a GPU")
+    t.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="any config value, e.g. train.mixup=0.2"
+    )
     t.add_argument("--threads", type=int, help="torch intra-op threads")
     t.add_argument("--limit-train", type=int, help="use a seeded subset of N training images")
     t.add_argument("--limit-val", type=int)

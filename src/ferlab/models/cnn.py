@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
+from ferlab.errors import FerlabError
 from ferlab.labels import NUM_CLASSES
 from ferlab.models.registry import register
 
@@ -63,18 +65,33 @@ def _vgg_block(cin: int, cout: int, convs: int) -> list[nn.Module]:
     return [*layers, nn.MaxPool2d(2)]
 
 
+class GlobalAvgPool(nn.Module):
+    """Mean over H and W. Written as a mean rather than AdaptiveAvgPool2d because the latter's
+    CUDA backward is non-deterministic (it refuses to run under deterministic algorithms)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3), keepdim=True)
+
+
 @register("cnn-vgg", "VGG-style CNN: blocks of 3x3 conv+BN+ReLU, 2x2 pooling, FC head (bundled-model family)")
 def cnn_vgg(
     widths: tuple[int, ...] = (32, 64, 128, 256),
     convs_per_block: int = 2,
     hidden: int = 256,
     dropout: float = 0.4,
+    head: str = "flatten",
     num_classes: int = NUM_CLASSES,
 ) -> nn.Module:
+    """head: "flatten" feeds the last feature map whole to the FC head; "avg" averages it first,
+    which keeps the head small when the last block is wide."""
+    if head not in ("flatten", "avg"):
+        raise FerlabError(f"cnn-vgg head must be 'flatten' or 'avg', not {head!r}")
     layers: list[nn.Module] = []
     cin = 1
     for w in widths:
         layers += _vgg_block(cin, w, convs_per_block)
         cin = w
+    if head == "avg":
+        return nn.Sequential(*layers, GlobalAvgPool(), *_fc_head(cin, hidden, dropout, num_classes))
     side = 48 // 2 ** len(widths)
     return nn.Sequential(*layers, *_fc_head(cin * side * side, hidden, dropout, num_classes))

@@ -43,6 +43,7 @@ class RunRecorder(L.Callback):
         self._t0 = 0.0
         self._seen = 0
         self._train_seconds = 0.0
+        self._drawn = 0.0
 
     # Lightning stores this in the resume checkpoint, so "best so far" survives a restart.
     def state_dict(self) -> dict:
@@ -117,7 +118,11 @@ class RunRecorder(L.Callback):
         save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run_dir / "last")
         if improved:
             save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run_dir / "best")
-        self._figure(rows)
+        # Drawing costs ~0.3 s; on a GPU an epoch can take little more, so draw at most every 20 s.
+        last_epoch = epoch + 1 >= trainer.max_epochs
+        if last_epoch or time.perf_counter() - self._drawn > 20:
+            self._figure(rows)
+            self._drawn = time.perf_counter()
         self._summary(trainer, pl_module, rows)
 
     def _figure(self, rows: list[dict]) -> None:
@@ -150,6 +155,64 @@ class RunRecorder(L.Callback):
                 "devices": trainer.world_size,
             },
         )
+
+
+class EpochBudget(L.Callback):
+    """Fit the epoch count to a wall-clock budget, once, from the measured time of one epoch.
+
+    After `calibrate_epochs` epochs the remaining budget divided by the last epoch's time (the
+    first carries one-off start-up costs) gives the total. The cosine schedule's end moves to
+    it; its warm-up must cover the calibration epochs so that the learning rates used so far
+    are those a rerun with the fixed count would use. The count goes into config.yaml.
+    """
+
+    def __init__(self, minutes: float, cfg: dict, run_dir: Path, card_training: dict, calibrate_epochs: int = 2):
+        self.seconds = float(minutes) * 60
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.card_training = card_training
+        self.calibrate_epochs = calibrate_epochs
+        self.resolved: int | None = None
+        self._t0 = 0.0
+        self._epoch_t0 = 0.0
+
+    def state_dict(self) -> dict:
+        return {"resolved": self.resolved}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.resolved = state["resolved"]
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._epoch_t0 = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        done = trainer.current_epoch + 1
+        if self.resolved is not None or done < self.calibrate_epochs:
+            return
+        now = time.perf_counter()
+        per_epoch = now - self._epoch_t0
+        remaining = self.seconds - (now - self._t0)
+        cap = int(self.cfg["train"]["epochs"])
+        total = max(done, min(cap, done + int(0.97 * remaining / per_epoch)))
+        self.resolved = total
+        trainer.fit_loop.max_epochs = total
+        pl_module.set_total_epochs(total)
+        self.cfg["train"]["epochs"] = total
+        self.cfg["train"]["budget_minutes"] = None  # a rerun of config.yaml repeats the count
+        self.cfg["train"]["budget_resolved"] = {
+            "minutes": self.seconds / 60,
+            "epoch_seconds": round(per_epoch, 2),
+            "cap": cap,
+        }
+        self.card_training["epochs"] = total
+        if trainer.is_global_zero:
+            from ferlab.training.config import dump_config
+
+            atomic_write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
+            print(f"budget {self.seconds / 60:g} min: {per_epoch:.1f} s/epoch → {total} epochs", flush=True)
 
 
 class GradualUnfreeze(L.Callback):

@@ -31,10 +31,17 @@ DEFAULTS: dict = {
         "scheduler": "none",
         "warmup_epochs": 0,
         "label_smoothing": 0.0,
+        "mixup": 0.0,  # Beta(a, a) mixing weight per batch; 0 = off
         "augment": {},
         "seed": 0,
         "channels_last": True,
         "max_minutes": None,
+        # wall-clock budget: `epochs` becomes a cap, the real count is fixed after 2 epochs from
+        # their measured time and written back to the run's config.yaml (so a rerun repeats it)
+        "budget_minutes": None,
+        "budget_resolved": None,  # what the budget became: minutes, measured s/epoch, the cap
+        "precision": "32-true",  # Lightning precision; "bf16-mixed" on GPUs
+        "deterministic": True,  # false lets cuDNN pick the fastest (non-reproducible) kernels
         "threads": None,
         "backbone_lr": None,  # pretrained backbones: a separate, usually smaller, learning rate
         # pretrained backbones: train only the last `start` blocks, unfreezing more by `schedule`
@@ -83,7 +90,14 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
         node = cfg
         *parents, leaf = dotted.split(".")
         for k in parents:
+            if not isinstance(node.get(k), dict):
+                node[k] = {} if k in ("config", "augment", "freeze") and k not in node else node.get(k)
+            if not isinstance(node.get(k), dict):
+                raise FerlabError(f"setting {dotted}: {k!r} is not a config section")
             node = node[k]
+        free_form = parents and parents[-1] in ("config", "augment", "freeze")
+        if leaf not in node and not free_form:
+            raise FerlabError(f"setting {dotted}: unknown key {leaf!r} (known: {', '.join(node)})")
         node[leaf] = value
     return cfg
 

@@ -27,6 +27,7 @@ class FerModule(L.LightningModule):
         warmup_epochs: int = 0,
         max_epochs: int = 10,
         label_smoothing: float = 0.0,
+        mixup: float = 0.0,
         class_weights: list[float] | None = None,
         augment: dict | None = None,
         mean: float = DEFAULT_MEAN,
@@ -51,6 +52,16 @@ class FerModule(L.LightningModule):
         if channels_last:
             # NHWC lets oneDNN pick faster convolution kernels on CPU (measured in benchmarks/).
             self.model = self.model.to(memory_format=torch.channels_last)
+
+        # Steps the cosine schedule spans; `set_total_epochs` moves its end when a time budget
+        # fixes the epoch count after the first epochs (the warm-up does not depend on it).
+        self._sched_total: int | None = None
+        self._steps_per_epoch: int | None = None
+
+    def set_total_epochs(self, epochs: int) -> None:
+        self.hparams.max_epochs = epochs
+        if self._steps_per_epoch is not None:
+            self._sched_total = self._steps_per_epoch * epochs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.hparams.feature_start is not None:  # cached backbone features, not images
@@ -81,8 +92,16 @@ class FerModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
-        loss = self._loss(logits, y)
+        if self.hparams.mixup > 0:
+            # mixup (Zhang et al. 2018): one Beta(a, a) weight per batch, pairs by a seeded shuffle
+            g = torch.Generator().manual_seed((self.hparams.seed * 7_919 + self.global_step) & 0x7FFFFFFF)
+            lam = float(torch.distributions.Beta(self.hparams.mixup, self.hparams.mixup).sample())
+            perm = torch.randperm(y.numel(), generator=g).to(y.device)
+            logits = self(lam * x + (1 - lam) * x[perm])
+            loss = lam * self._loss(logits, y) + (1 - lam) * self._loss(logits, y[perm])
+        else:
+            logits = self(x)
+            loss = self._loss(logits, y)
         acc = (logits.argmax(1) == y).float().mean()
         n = y.numel()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
@@ -124,12 +143,14 @@ class FerModule(L.LightningModule):
             return opt
         if hp.scheduler == "cosine":
             steps_per_epoch = max(1, self.trainer.estimated_stepping_batches // max(1, hp.max_epochs))
-            total = max(1, self.trainer.estimated_stepping_batches)
+            self._steps_per_epoch = steps_per_epoch
+            self._sched_total = max(1, self.trainer.estimated_stepping_batches)
             warm = hp.warmup_epochs * steps_per_epoch
 
             def factor(step: int) -> float:
                 if step < warm:
                     return (step + 1) / warm
+                total = self._sched_total
                 return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
 
             sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)

@@ -109,7 +109,8 @@ def run_training(
     from ferlab.data.datamodule import FerDataModule
     from ferlab.data.fer2013 import load_fer2013
     from ferlab.data.sampling import class_loss_weights
-    from ferlab.training.callbacks import GradualUnfreeze, RunRecorder
+    from ferlab.training.callbacks import EpochBudget, GradualUnfreeze, RunRecorder
+    from ferlab.training.machine import machine_info
     from ferlab.training.module import FerModule
 
     _quiet_lightning()
@@ -143,6 +144,7 @@ def run_training(
         warmup_epochs=int(t["warmup_epochs"]),
         max_epochs=int(t["epochs"]),
         label_smoothing=float(t["label_smoothing"]),
+        mixup=float(t.get("mixup") or 0.0),
         class_weights=weights,
         augment=t.get("augment") or {},
         mean=cfg["normalize"]["mean"],
@@ -166,8 +168,14 @@ def run_training(
         "epochs": int(t["epochs"]),
         "config": cfg,
         "command": command,
+        "machine": machine_info(),
     }
-    callbacks: list = [RunRecorder(run_dir, cfg, card_training)]
+    callbacks: list = []
+    if t.get("budget_minutes"):
+        if t["scheduler"] == "cosine" and int(t["warmup_epochs"]) < 2:
+            raise FerlabError("train.budget_minutes with a cosine schedule needs train.warmup_epochs >= 2")
+        callbacks.append(EpochBudget(float(t["budget_minutes"]), cfg, run_dir, card_training))
+    callbacks.append(RunRecorder(run_dir, cfg, card_training))
     if t.get("freeze"):
         if not hasattr(module.model, "set_trainable_blocks"):
             raise FerlabError(f"{cfg['model']['architecture']}: train.freeze needs a pretrained backbone")
@@ -186,8 +194,9 @@ def run_training(
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
-        deterministic=True,
-        benchmark=False,
+        precision=t.get("precision", "32-true"),
+        deterministic=t.get("deterministic", True),
+        benchmark=not t.get("deterministic", True),
         enable_checkpointing=False,
         logger=False,
         num_sanity_val_steps=0,
