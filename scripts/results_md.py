@@ -113,7 +113,8 @@ def main() -> None:
         "python scripts/results_md.py        # this page",
         "```",
         "",
-        "The bundled default model `cnn-v2.1` is `runs/cnn_v2_1/best`, bundled by `ferlab bundle`; "
+        "The bundled model `cnn-v2.1` (the default until the GPU-trained `fer-vgg-wide`, docs/accuracy.md) "
+        "is `runs/cnn_v2_1/best`, bundled by `ferlab bundle`; "
         "`ferlab info` shows its card.",
         "",
     ]

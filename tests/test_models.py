@@ -26,6 +26,17 @@ def test_shapes(name):
     assert m(torch.zeros(3, 1, 48, 48)).shape == (3, 7)
 
 
+def test_vgg_avg_head_keeps_the_bundled_size_under_5m_and_rejects_unknown_heads():
+    widths = (64, 128, 256, 512)
+    m = build("cnn-vgg", widths=widths, head="avg", hidden=256)
+    # double 3x3 convs without bias + BN (2 per channel), then FC 512→256→7 on the averaged map
+    convs = sum(9 * (cin * c + c * c) + 4 * c for cin, c in zip((1, *widths[:-1]), widths, strict=True))
+    assert count_parameters(m) == convs + 512 * 256 + 256 + 256 * 7 + 7 < 5_000_000
+    assert m.eval()(torch.zeros(2, 1, 48, 48)).shape == (2, 7)
+    with pytest.raises(FerlabError, match="head must be 'flatten' or 'avg', not 'max'"):
+        build("cnn-vgg", head="max")
+
+
 def test_parameter_counts_follow_the_study():
     # V1: two convs (32, 64) and one FC from 64x12x12 features
     assert count_parameters(build("cnn-v1")) == conv(1, 32) + conv(32, 64) + 64 * 12 * 12 * 7 + 7

@@ -197,3 +197,53 @@ def test_evaluate_json_schema_plot_and_compare(tiny, tmp_path, capsys):
     bad.write_text('{"foo": 1}')
     assert main(["compare", str(bad), "--out", str(out)]) == 2
     assert "not a ferlab evaluation" in capsys.readouterr().err
+
+
+def _budget_config(tmp_path):
+    cfg = yaml.safe_load((ROOT / "configs" / "cnn_v2_1.yaml").read_text())
+    cfg["train"].update(scheduler="cosine", warmup_epochs=2, epochs=6)
+    path = tmp_path / "budget.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_budget_fixes_epoch_count_and_config_yaml_repeats_it(tiny, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = _train_args(tiny, run, "--seed", "4", "--budget-minutes", "0.0001")
+    args[args.index("--config") + 1] = str(_budget_config(tmp_path))
+    assert main(args) == 0
+    assert "→ 2 epochs" in capsys.readouterr().out  # no time left after the 2 calibration epochs
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["train"]["epochs"] == 2 and cfg["train"]["budget_minutes"] is None
+    assert cfg["train"]["budget_resolved"]["cap"] == 6 and cfg["train"]["budget_resolved"]["epoch_seconds"] > 0
+    assert len(_rows(run)) == 2
+    assert json.loads((run / "best" / "card.json").read_text())["training"]["epochs"] == 2
+    again = tmp_path / "again"
+    assert main(["train", "--config", str(run / "config.yaml"), "--out", str(again), "--no-progress"]) == 0
+    assert [(r["lr"], r["val_loss"]) for r in _rows(again)] == [(r["lr"], r["val_loss"]) for r in _rows(run)]
+
+
+def test_budget_with_short_warmup_is_refused(tiny, tmp_path, capsys):
+    cfg_path = _budget_config(tmp_path)
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["train"]["warmup_epochs"] = 1
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    args = _train_args(tiny, tmp_path / "run", "--budget-minutes", "1")
+    args[args.index("--config") + 1] = str(cfg_path)
+    assert main(args) == 2
+    assert "needs train.warmup_epochs >= 2" in capsys.readouterr().err
+
+
+def test_mixup_changes_training(tiny, tmp_path):
+    plain, mixed = tmp_path / "plain", tmp_path / "mixed"
+    assert main(_train_args(tiny, plain, "--epochs", "1", "--seed", "5")) == 0
+    assert main(_train_args(tiny, mixed, "--epochs", "1", "--seed", "5", "--set", "train.mixup=0.4")) == 0
+    assert yaml.safe_load((mixed / "config.yaml").read_text())["train"]["mixup"] == 0.4
+    assert _rows(plain)[0]["train_loss"] != _rows(mixed)[0]["train_loss"]
+
+
+def test_set_rejects_unknown_keys_and_bad_syntax(tiny, tmp_path, capsys):
+    assert main(_train_args(tiny, tmp_path / "a", "--set", "train.mixpu=0.2")) == 2
+    assert "setting train.mixpu: unknown key 'mixpu'" in capsys.readouterr().err
+    assert main(_train_args(tiny, tmp_path / "b", "--set", "train.mixup")) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -30,7 +30,7 @@ from ferlab.labels import CLASSES
 CARD_FORMAT = "ferlab-card/1"
 WEIGHTS_FILE = "model.safetensors"
 BUNDLED_DIR = Path(__file__).parent / "weights"
-DEFAULT_MODEL = "cnn-v2.1"  # best macro F1 of the bundled models; see docs/accuracy.md
+DEFAULT_MODEL = "fer-vgg-wide"  # most accurate bundled model under 5M parameters; see docs/accuracy.md
 
 
 def make_card(
