@@ -247,3 +247,38 @@ def test_set_rejects_unknown_keys_and_bad_syntax(tiny, tmp_path, capsys):
     assert "setting train.mixpu: unknown key 'mixpu'" in capsys.readouterr().err
     assert main(_train_args(tiny, tmp_path / "b", "--set", "train.mixup")) == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err
+
+
+def test_set_total_epochs_moves_the_cosine_end():
+    from types import SimpleNamespace
+
+    from ferlab.training.module import FerModule
+
+    m = FerModule("cnn-v1", scheduler="cosine", warmup_epochs=2, max_epochs=10, optimizer="sgd", lr=0.1)
+    m._trainer = SimpleNamespace(estimated_stepping_batches=100)  # 10 steps per epoch
+    factor = m.configure_optimizers()["lr_scheduler"]["scheduler"].lr_lambdas[0]
+    assert factor(9) == pytest.approx(0.5)  # warm-up: 20 steps, step 9 is the 10th
+    assert factor(49) > 0.5
+    m.set_total_epochs(5)  # the schedule now ends at step 50
+    assert factor(49) < 0.01
+    assert factor(9) == pytest.approx(0.5)  # the warm-up does not depend on the total
+
+
+def test_epoch_budget_resolves_from_measured_epoch_time(tmp_path):
+    import time as _time
+    from types import SimpleNamespace
+
+    from ferlab.training.callbacks import EpochBudget
+
+    cfg = {"train": {"epochs": 300, "budget_minutes": 1.0}}
+    card: dict = {}
+    cb = EpochBudget(1.0, cfg, tmp_path, card)
+    now = _time.perf_counter()
+    cb._t0, cb._epoch_t0 = now - 20, now - 10  # two epochs took 20 s, the last 10 s: 40 s left
+    trainer = SimpleNamespace(current_epoch=1, fit_loop=SimpleNamespace(max_epochs=300), is_global_zero=True)
+    got = []
+    cb.on_train_epoch_end(trainer, SimpleNamespace(set_total_epochs=got.append))
+    assert trainer.fit_loop.max_epochs == 5 and got == [5]  # 2 done + floor(0.97 × 40 / 10)
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert saved["train"]["epochs"] == 5 and saved["train"]["budget_minutes"] is None
+    assert saved["train"]["budget_resolved"]["cap"] == 300 and card["epochs"] == 5
