@@ -237,6 +237,7 @@ def main() -> None:
         "",
         "```bash",
         "bash scripts/gpu_train.sh    # the four GPU runs side by side (DATA, BUDGET, OUT: see the script)",
+        "BUDGET=3.3 TOP=1 CONFIGS=fer_vgg_wide_mixup bash scripts/gpu_train.sh   # the run alone on the GPU",
         "ferlab train --config docs/eval/fer_vgg_wide_config.yaml   # the bundled run's schedule, fixed count",
         "ferlab train --config configs/fer_vgg.yaml --out runs/fer_vgg   # a CPU row",
         "scripts/accuracy.sh          # evaluations into docs/eval/, bundling, this page",

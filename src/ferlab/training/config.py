@@ -90,8 +90,8 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
         node = cfg
         *parents, leaf = dotted.split(".")
         for k in parents:
-            if not isinstance(node.get(k), dict):
-                node[k] = {} if k in ("config", "augment", "freeze") and k not in node else node.get(k)
+            if node.get(k) is None and k in ("config", "augment", "freeze"):
+                node[k] = {}  # free-form sections may start empty (freeze defaults to null)
             if not isinstance(node.get(k), dict):
                 raise FerlabError(f"setting {dotted}: {k!r} is not a config section")
             node = node[k]
