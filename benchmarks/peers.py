@@ -171,3 +171,63 @@ def check_against_keras(path: str | os.PathLike, port: MiniXception) -> float | 
     with torch.no_grad():
         pt = port(torch.from_numpy(x).permute(0, 3, 1, 2)).softmax(1).numpy()
     return float(np.abs(pk - pt).max())
+
+
+# --- two more peers whose weights ship in their packages (see ../shared/docs/PEERS.md) -------------
+# Both packages import torchvision (and facenet-pytorch) at the top of their inference modules, which
+# this project's CPU torch build cannot load; their network definitions import only torch, so those
+# files are loaded alone, by path, and fed the packages' own preprocessing written in torch.
+
+
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _module_from(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+class _Probabilities(nn.Module):
+    """A peer network plus its input scaling and output normalisation: uint8-range float faces
+    (N,1,48,48) in, class probabilities in FER-2013 order out."""
+
+    def __init__(self, net: nn.Module, scale, to_probs) -> None:
+        super().__init__()
+        self.net, self.scale, self.to_probs = net.eval(), scale, to_probs
+
+    def forward(self, faces255: torch.Tensor) -> torch.Tensor:
+        return self.to_probs(self.net(self.scale(faces255)))
+
+
+def load_facial_emotion_recognition() -> tuple[nn.Module, str] | None:
+    """`facial-emotion-recognition` 0.3.4: NetworkV2(1, 32, 7), sigmoid outputs, input (x/255 - 0.5) / 0.5."""
+    d = _package_dir("facial_emotion_recognition")
+    if d is None or not (d / "model" / "model.pkl").exists():
+        return None
+    net = _module_from(d / "networks.py", "_fer_rec_networks").NetworkV2(in_c=1, nl=32, out_f=7)
+    state = torch.load(d / "model" / "model.pkl", map_location="cpu", weights_only=True)
+    net.load_state_dict(state["network"])
+    # Its predict() takes the argmax of the 7 sigmoids; normalising them keeps that argmax.
+    model = _Probabilities(net, lambda x: (x / 255 - 0.5) / 0.5, lambda s: s / s.sum(1, keepdim=True))
+    return model, str(d / "model" / "model.pkl")
+
+
+def load_what_the_face() -> tuple[nn.Module, str] | None:
+    """`what-the-face-classification` 0.0.27: 3 conv (28/56/112, tanh, pool) + 3 FC, input x/255."""
+    d = _package_dir("what_the_face_classification")
+    if d is None or not (d / "active_model.pth").exists():
+        return None
+    side = 48
+    for _ in range(3):  # valid 3x3 conv, then 2x2 pooling, as its calc_latent_dim does
+        side = (side - 2) // 2
+    net = _module_from(d / "model.py", "_wtf_model").SimpleConvolutionalNetwork(
+        3, [[1, 28], [28, 56], [56, 112]], [3, 3, 3], [0, 0, 0], 304, side * side * 112
+    )
+    net.load_state_dict(torch.load(d / "active_model.pth", map_location="cpu", weights_only=True))
+    return _Probabilities(net, lambda x: x / 255, lambda z: z.softmax(1)), str(d / "active_model.pth")
