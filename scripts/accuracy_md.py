@@ -35,6 +35,16 @@ ROWS = [
     ("fer_vgg_wide_mixup", "the recipe + mixup (Beta 0.2)", "fer_vgg_wide_mixup"),
     ("fer_vgg_deep", "the recipe with five pooling stages 32–512 (a third of the FLOPs)", "fer_vgg_deep"),
     (
+        "cnn_v2_1_augmented",
+        "CNN V2.1 architecture with the VGG recipe's augmentation, AdamW + cosine, no resampling",
+        "cnn_v2_1_augmented",
+    ),
+    (
+        "cnn_v2_1_distilled",
+        "the same, distilled from the bundled fer-vgg-wide (0.7 × KL at T = 3 + 0.3 × label loss)",
+        "cnn_v2_1_distilled",
+    ),
+    (
         "fer_vgg_wide_mixup_alone",
         "the recipe + mixup, trained alone on the GPU with a 3.3-minute budget",
         "fer_vgg_wide_mixup",
@@ -229,10 +239,18 @@ def main() -> None:
                 else ""
             )
         )
+    if "cnn_v2_1_distilled" in by_key and "cnn_v2_1_augmented" in by_key:
+        dist, aug = by_key["cnn_v2_1_distilled"], by_key["cnn_v2_1_augmented"]
+        lines.append(
+            f"- Distillation (`train.distill`), measured on the CPU with the small CNN V2.1 as student and the "
+            f"bundled default as teacher, {dist['summary']['epochs_completed']} epochs each: "
+            f"{acc_of(aug):.4f} without the teacher, {acc_of(dist):.4f} with it ({acc_of(dist) - acc_of(aug):+.4f}; "
+            f"macro F1 {aug['plain']['macro_f1']:.4f} → {dist['plain']['macro_f1']:.4f}). "
+            "Distilling into a ≤5M model from longer-trained GPU teachers is the next GPU job."
+        )
     lines += [
-        "- Not tried: distillation from an ensemble of these runs or from the pretrained ViT (it needs the "
-        "teachers' outputs on augmented images every step, a GPU job); ten-crop averaging (the model takes "
-        "the whole 48×48 face; a crop-trained variant would be a new recipe).",
+        "- Not tried: distillation from an ensemble of GPU runs or from the pretrained ViT on the GPU; ten-crop "
+        "averaging (the model takes the whole 48×48 face; a crop-trained variant would be a new recipe).",
         "",
         "## Commands",
         "",

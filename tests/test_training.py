@@ -5,17 +5,20 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
+import torch
 import yaml
 from conftest import ROOT, make_kaggle
 from safetensors.torch import load_file
 
 from ferlab.cli import main
+from ferlab.errors import FerlabError
 
 ARTIFACTS = [
     "config.yaml",
@@ -282,3 +285,45 @@ def test_epoch_budget_resolves_from_measured_epoch_time(tmp_path):
     saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert saved["train"]["epochs"] == 5 and saved["train"]["budget_minutes"] is None
     assert saved["train"]["budget_resolved"]["cap"] == 300 and card["epochs"] == 5
+
+
+def test_distillation_trains_from_teachers_and_reports_bad_teachers(tiny, tmp_path, capsys):
+    teacher = tmp_path / "teacher"
+    assert main(_train_args(tiny, teacher, "--epochs", "1", "--seed", "6")) == 0
+    plain, student = tmp_path / "plain", tmp_path / "student"
+    assert main(_train_args(tiny, plain, "--epochs", "1", "--seed", "7")) == 0
+    distill = f"{{teachers: [{teacher}], alpha: 0.7, temperature: 3}}"
+    assert main(_train_args(tiny, student, "--epochs", "1", "--seed", "7", "--set", f"train.distill={distill}")) == 0
+    cfg = yaml.safe_load((student / "config.yaml").read_text())
+    assert cfg["train"]["distill"] == {"teachers": [str(teacher)], "alpha": 0.7, "temperature": 3}
+    assert _rows(student)[0]["train_loss"] != _rows(plain)[0]["train_loss"]
+    # the teacher is not part of the student's checkpoint
+    keys = [set(load_file(r / "last" / "model.safetensors")) for r in (student, plain)]
+    assert keys[0] == keys[1]
+    capsys.readouterr()
+    missing = f"train.distill={{teachers: [{tmp_path / 'nope'}]}}"
+    assert main(_train_args(tiny, tmp_path / "x", "--epochs", "1", "--set", missing)) == 2
+    assert "nope' not found" in capsys.readouterr().err
+    assert main(_train_args(tiny, tmp_path / "y", "--epochs", "1", "--set", "train.distill={alpha: 0.5}")) == 2
+    assert "train.distill needs teachers" in capsys.readouterr().err
+
+
+def test_distillation_loss_is_zero_against_an_identical_teacher(tmp_path):
+    from ferlab.checkpoint import make_card, save_checkpoint
+    from ferlab.models import build, count_parameters
+    from ferlab.training.module import FerModule
+
+    net = build("cnn-v2.1")
+    save_checkpoint(net, make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(net)), tmp_path / "t")
+    m = FerModule("cnn-v2.1", distill={"teachers": [str(tmp_path / "t")], "alpha": 1.0, "temperature": 2.0})
+    m.model.load_state_dict(net.state_dict())
+    m.eval()
+    x = torch.randn(8, 1, 48, 48).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        assert m._distill_loss(m(x), x).item() == pytest.approx(0.0, abs=1e-6)
+        sure = torch.zeros(8, 7)
+        sure[:, 0] = 20.0  # a student certain of 'angry' is far from an untrained, near-uniform teacher
+        assert m._distill_loss(sure, x).item() > 1.0
+    mismatch = re.escape("input normalised with mean 0.5, std 0.25; the student uses 0.4, 0.25")
+    with pytest.raises(FerlabError, match=mismatch):
+        FerModule("cnn-v2.1", mean=0.4, distill={"teachers": [str(tmp_path / "t")]})

@@ -49,9 +49,15 @@ DEFAULTS: dict = {
         "freeze": None,
         # with freeze: compute the frozen bottom blocks once, cache on disk, train the top only
         "feature_cache": False,
+        # knowledge distillation: {teachers: [checkpoint, run dir or bundled name, ...], alpha, temperature};
+        # the loss mixes (1 - alpha) × the label loss with alpha × T² × KL to the teachers' mean softened output
+        "distill": None,
     },
     "normalize": {"mean": 0.5, "std": 0.25},
 }
+
+
+FREE_FORM = ("config", "augment", "freeze", "distill")  # sections whose keys are not fixed here
 
 
 def _merge(base: dict, over: dict, where: str) -> dict:
@@ -59,7 +65,7 @@ def _merge(base: dict, over: dict, where: str) -> dict:
     for k, v in over.items():
         if k not in base:
             raise FerlabError(f"{where}: unknown key {k!r} (known: {', '.join(base)})")
-        if isinstance(base[k], dict) and k not in ("config", "augment", "freeze"):
+        if isinstance(base[k], dict) and k not in FREE_FORM:
             if not isinstance(v, dict):
                 raise FerlabError(f"{where}: {k!r} must be a mapping")
             out[k] = _merge(base[k], v, f"{where}: {k}")
@@ -90,12 +96,12 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
         node = cfg
         *parents, leaf = dotted.split(".")
         for k in parents:
-            if node.get(k) is None and k in ("config", "augment", "freeze"):
+            if node.get(k) is None and k in FREE_FORM:
                 node[k] = {}  # free-form sections may start empty (freeze defaults to null)
             if not isinstance(node.get(k), dict):
                 raise FerlabError(f"setting {dotted}: {k!r} is not a config section")
             node = node[k]
-        free_form = parents and parents[-1] in ("config", "augment", "freeze")
+        free_form = parents and parents[-1] in FREE_FORM
         if leaf not in node and not free_form:
             raise FerlabError(f"setting {dotted}: unknown key {leaf!r} (known: {', '.join(node)})")
         node[leaf] = value

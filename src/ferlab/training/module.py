@@ -13,6 +13,33 @@ from ferlab.models import build
 from ferlab.preprocess import DEFAULT_MEAN, DEFAULT_STD, to_model_input
 
 
+def load_teachers(distill: dict, mean: float, std: float) -> list[torch.nn.Module]:
+    """Frozen teacher networks for distillation; they must read the student's input as it is."""
+    from ferlab.checkpoint import load_model
+    from ferlab.errors import FerlabError
+    from ferlab.labels import CLASSES
+
+    refs = distill.get("teachers") if isinstance(distill, dict) else None
+    if not refs or not isinstance(refs, list):
+        raise FerlabError("train.distill needs teachers: a list of checkpoints, run dirs or bundled names")
+    alpha, temp = float(distill.get("alpha", 0.5)), float(distill.get("temperature", 2.0))
+    if not 0 <= alpha <= 1 or temp <= 0:
+        raise FerlabError(f"train.distill: alpha must lie in [0, 1] and temperature be > 0 (got {alpha}, {temp})")
+    teachers = []
+    for ref in refs:
+        model, card = load_model(ref)
+        if card["classes"] != list(CLASSES):
+            raise FerlabError(f"teacher {ref}: its classes {card['classes']} are not ferlab's {list(CLASSES)}")
+        if (card["input"]["mean"], card["input"]["std"]) != (mean, std):
+            raise FerlabError(
+                f"teacher {ref}: input normalised with mean {card['input']['mean']}, std {card['input']['std']}; "
+                f"the student uses {mean}, {std}"
+            )
+        model.requires_grad_(False)
+        teachers.append(model.eval().to(memory_format=torch.channels_last))
+    return teachers
+
+
 class FerModule(L.LightningModule):
     def __init__(
         self,
@@ -37,6 +64,7 @@ class FerModule(L.LightningModule):
         backbone_lr: float | None = None,
         trainable_blocks: int | None = None,
         feature_start: int | None = None,
+        distill: dict | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -52,6 +80,9 @@ class FerModule(L.LightningModule):
         if channels_last:
             # NHWC lets oneDNN pick faster convolution kernels on CPU (measured in benchmarks/).
             self.model = self.model.to(memory_format=torch.channels_last)
+
+        # Teachers live in a plain list: not submodules, so they are neither trained nor saved.
+        self._teachers: list[torch.nn.Module] = load_teachers(distill, mean, std) if distill else []
 
         # Steps the cosine schedule spans; `set_total_epochs` moves its end when a time budget
         # fixes the epoch count after the first epochs (the warm-up does not depend on it).
@@ -90,6 +121,17 @@ class FerModule(L.LightningModule):
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
 
+    def on_fit_start(self) -> None:
+        for t in self._teachers:
+            t.to(self.device)
+
+    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """T² × KL(teachers' mean softened distribution ‖ student's), Hinton et al. 2015."""
+        temp = float(self.hparams.distill.get("temperature", 2.0))
+        with torch.no_grad():
+            target = torch.stack([(t(x).float() / temp).softmax(1) for t in self._teachers]).mean(0)
+        return F.kl_div((logits.float() / temp).log_softmax(1), target, reduction="batchmean") * temp * temp
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y = batch
         if self.hparams.mixup > 0:
@@ -97,11 +139,15 @@ class FerModule(L.LightningModule):
             g = torch.Generator().manual_seed((self.hparams.seed * 7_919 + self.global_step) & 0x7FFFFFFF)
             lam = float(torch.distributions.Beta(self.hparams.mixup, self.hparams.mixup).sample())
             perm = torch.randperm(y.numel(), generator=g).to(y.device)
-            logits = self(lam * x + (1 - lam) * x[perm])
+            x = lam * x + (1 - lam) * x[perm]
+            logits = self(x)
             loss = lam * self._loss(logits, y) + (1 - lam) * self._loss(logits, y[perm])
         else:
             logits = self(x)
             loss = self._loss(logits, y)
+        if self._teachers:
+            alpha = float(self.hparams.distill.get("alpha", 0.5))
+            loss = (1 - alpha) * loss + alpha * self._distill_loss(logits, x)
         acc = (logits.argmax(1) == y).float().mean()
         n = y.numel()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)

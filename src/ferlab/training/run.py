@@ -153,8 +153,11 @@ def run_training(
         seed=int(t["seed"]),
         backbone_lr=float(t["backbone_lr"]) if t.get("backbone_lr") is not None else None,
         trainable_blocks=int(t["freeze"].get("start", 0)) if t.get("freeze") else None,
+        distill=t.get("distill"),
     )
     if t.get("feature_cache"):
+        if t.get("distill"):
+            raise FerlabError("train.feature_cache cannot be combined with train.distill (teachers need images)")
         _use_feature_cache(cfg, module, dm)
     card_training = {
         "data": str(d["path"]),
