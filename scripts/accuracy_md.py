@@ -259,6 +259,8 @@ def main() -> None:
         "BUDGET=3.3 TOP=1 CONFIGS=fer_vgg_wide_mixup bash scripts/gpu_train.sh   # the run alone on the GPU",
         "ferlab train --config docs/eval/fer_vgg_wide_config.yaml   # the bundled run's schedule, fixed count",
         "ferlab train --config configs/fer_vgg.yaml --out runs/fer_vgg   # a CPU row",
+        "ferlab train --config configs/cnn_v2_1_distilled.yaml --out runs/cnn_v2_1_distilled --budget-minutes 34",
+        "ferlab train --config configs/cnn_v2_1_augmented.yaml --out runs/cnn_v2_1_augmented --epochs 10",
         "scripts/accuracy.sh          # evaluations into docs/eval/, bundling, this page",
         "python benchmarks/accuracy.py   # bundled models against the peers, with latency",
         "```",
