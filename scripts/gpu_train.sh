@@ -57,7 +57,6 @@ print(" ".join(n for _, n in sorted(scores, reverse=True)[:top]))
 EOF
 )
 tar czf "$OUT/meta.tar.gz" runs/gpu/*.log runs/gpu/*.txt \
-  $(cd . && ls -d runs/gpu/*/config.yaml runs/gpu/*/metrics.csv runs/gpu/*/summary.json \
-    runs/gpu/*/loss_curves.png runs/gpu/*/best/card.json 2>/dev/null)
+  $(ls -d runs/gpu/*/{config.yaml,metrics.csv,summary.json,loss_curves.png,best/card.json} 2>/dev/null)
 for c in $top; do split -b 15M "runs/gpu/$c/best/model.safetensors" "$OUT/$c.safetensors.part-"; done
 ls -la "$OUT"

@@ -14,6 +14,7 @@ import lightning as L
 from ferlab.checkpoint import make_card, save_checkpoint
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
 from ferlab.models import count_parameters
+from ferlab.training.config import dump_config
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "train_seconds", "train_img_per_s"]
 
@@ -209,8 +210,6 @@ class EpochBudget(L.Callback):
         }
         self.card_training["epochs"] = total
         if trainer.is_global_zero:
-            from ferlab.training.config import dump_config
-
             atomic_write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
             print(f"budget {self.seconds / 60:g} min: {per_epoch:.1f} s/epoch → {total} epochs", flush=True)
 
