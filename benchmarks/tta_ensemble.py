@@ -13,50 +13,26 @@ import json
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ferlab.checkpoint import load_model
 from ferlab.data import load_fer2013
 from ferlab.evaluation.metrics import compute_metrics
 from ferlab.preprocess import to_model_input
 from ferlab.training.machine import machine_info
+from ferlab.tta import PASSES, views
 
 OUT = Path(__file__).parent / "results"
-# name → (dx, dy) in pixels, zoom; each is also taken mirrored
-VIEWS = {
-    "id": (0, 0, 1.0),
-    "right2": (2, 0, 1.0),
-    "left2": (-2, 0, 1.0),
-    "up2": (0, -2, 1.0),
-    "down2": (0, 2, 1.0),
-    "zoom1.1": (0, 0, 1.1),
-}
-
-
-def view(x: torch.Tensor, dx: float, dy: float, zoom: float) -> torch.Tensor:
-    if (dx, dy, zoom) == (0, 0, 1.0):
-        return x
-    n, side = x.shape[0], x.shape[-1]
-    theta = torch.tensor([[1 / zoom, 0, -2 * dx / side], [0, 1 / zoom, -2 * dy / side]], dtype=x.dtype)
-    grid = F.affine_grid(theta.expand(n, 2, 3), list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
 @torch.inference_mode()
-def view_probs(model, card, images: torch.Tensor, views: dict) -> dict[str, torch.Tensor]:
+def view_probs(model, card, images: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """Probabilities for each of the TTA mode's views (ferlab.tta), in its order."""
     x = to_model_input(images, card["input"]["mean"], card["input"]["std"])
-    out = {}
-    for name, (dx, dy, zoom) in views.items():
-        v = view(x, dx, dy, zoom)
-        for flip in (False, True):
-            xs = v.flip(-1) if flip else v
-            out[name + ("+flip" if flip else "")] = torch.cat(
-                [
-                    model(xs[i : i + 512].contiguous(memory_format=torch.channels_last)).float().softmax(1)
-                    for i in range(0, len(xs), 512)
-                ]
-            )
-    return out
+    per_view: list[list[torch.Tensor]] = [[] for _ in range(PASSES[mode])]
+    for i in range(0, len(x), 512):
+        for j, v in enumerate(views(x[i : i + 512], mode)):
+            per_view[j].append(model(v.contiguous(memory_format=torch.channels_last)).float().softmax(1))
+    return [torch.cat(p) for p in per_view]
 
 
 def main() -> None:
@@ -72,17 +48,15 @@ def main() -> None:
     for ref in args.models:
         model, card = load_model(ref)
         params += card["parameters"]
-        views = VIEWS if ref in multi else {"id": VIEWS["id"]}
-        p = view_probs(model, card, val.images, views)
-        plains.append(p["id"])
-        flips.append((p["id"] + p["id+flip"]) / 2)
-        choices = [("alone", ["id"]), ("flip", ["id", "id+flip"])]
+        # views come in pairs (view, mirrored): the face, 4 shifts of 2 px, a 1.1× zoom
+        p = view_probs(model, card, val.images, "multi" if ref in multi else "flip")
+        plains.append(p[0])
+        flips.append((p[0] + p[1]) / 2)
+        choices = [("alone", 1), ("flip", 2)]
         if ref in multi:
-            choices += [
-                ("flip × 4 shifts (10 views)", [k for k in p if not k.startswith("zoom")]),
-                ("flip × 4 shifts + zoom (12 views)", list(p)),
-            ]
-        for label, keys in choices:
+            choices += [("flip × 4 shifts (10 views)", 10), ("flip × 4 shifts + zoom (12 views, --tta multi)", 12)]
+        for label, n_views in choices:
+            keys = range(n_views)
             m = compute_metrics(sum(p[k] for k in keys) / len(keys), val.labels)
             rows.append(
                 {

@@ -8,7 +8,7 @@ set -euo pipefail
 DATA=${1:-../shared/data/fer2013-no-private.zip}
 mkdir -p docs/eval
 for run in fer_vgg fer_vgg_balanced fer_vgg_wide fer_vgg_wide_mixup fer_vgg_wide_adamw fer_vgg_deep \
-           fer_vgg_wide_mixup_alone cnn_v2_1_augmented cnn_v2_1_distilled; do
+           fer_vgg_wide_mixup_alone cnn_v2_1_augmented cnn_v2_1_distilled fer_vgg_wide_distilled; do
   [ -f "runs/$run/summary.json" ] || continue
   cp "runs/$run/summary.json" "docs/eval/${run}_summary.json"
   cp "runs/$run/metrics.csv" "docs/eval/${run}_metrics.csv"

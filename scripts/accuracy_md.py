@@ -46,6 +46,12 @@ ROWS = [
         "cnn_v2_1_distilled",
     ),
     (
+        "fer_vgg_wide_distilled",
+        "fer_vgg_wide trained further on the CPU: a new cosine cycle (peak lr 0.01) distilled offline from the "
+        "3 GPU runs' soft vote (0.7 × KL at T = 2 + 0.3 × label loss)",
+        "fer_vgg_wide_distilled",
+    ),
+    (
         "fer_vgg_wide_mixup_alone",
         "the recipe + mixup, trained alone on the GPU with a 3.3-minute budget",
         "fer_vgg_wide_mixup",

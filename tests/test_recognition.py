@@ -258,3 +258,35 @@ def test_video_bad_source(ckpt, tmp_path, capsys):
     bad.write_bytes(os.urandom(1000))
     assert main(["video", str(bad), "--model", str(ckpt)]) == 2
     assert "cannot read as video" in capsys.readouterr().err
+
+
+def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt, rec, tmp_path):
+    from ferlab.tta import PASSES, tta_mode, views, warp
+
+    faces = np.random.default_rng(1).integers(0, 256, (6, 48, 48), dtype=np.uint8)
+    x = torch.randn(3, 1, 48, 48)
+    for mode, n in PASSES.items():
+        vs = views(x, mode)
+        assert len(vs) == n and torch.equal(vs[0], x)
+    assert torch.equal(views(x, "flip")[1], x.flip(-1))
+    # a 2-pixel shift moves the interior by exactly 2 pixels (the warp is not a blur)
+    assert torch.allclose(warp(x, 2, 0, 1.0)[..., 4:-4, 4:-4], x[..., 4:-4, 2:-6], atol=1e-5)
+    # the recognizer's "multi" is the mean of the 12 single-view predictions
+    from ferlab.preprocess import to_model_input
+
+    inp = to_model_input(torch.as_tensor(faces), 0.5, 0.25)
+    with torch.inference_mode():
+        manual = torch.stack([rec.model(v).softmax(1) for v in views(inp, "multi")]).mean(0).numpy()
+    for backend in ("torch", "onnxruntime"):
+        multi = Recognizer(str(ckpt), backend=backend, tta="multi")
+        assert multi.tta == "multi"
+        assert np.abs(multi.probabilities(faces) - manual).max() < 1e-4
+    assert np.abs(manual - rec.probabilities(faces)).max() > 1e-4
+    # a card that ships "multi" gets it without asking; an explicit mode overrides the card
+    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=1, metrics={"tta_default": "multi"})
+    save_checkpoint(rec.model, card, tmp_path / "shipped")
+    assert Recognizer(str(tmp_path / "shipped")).tta == "multi"
+    assert Recognizer(str(tmp_path / "shipped"), tta="none").tta == "none"
+    assert tta_mode(True) == "flip" and tta_mode(False) == tta_mode(None) == "none"
+    with pytest.raises(FerlabError, match=re.escape("unknown test-time augmentation 'ten' (use none, flip, multi)")):
+        Recognizer(str(ckpt), tta="ten")

@@ -180,14 +180,22 @@ def test_evaluate_json_schema_plot_and_compare(tiny, tmp_path, capsys):
     )
     res = json.loads(capsys.readouterr().out)
     assert {"model", "split", "n", "accuracy", "per_class", "macro_f1", "confusion", "tta"} <= set(res)
-    assert res["n"] == 42 and res["split"] == "val" and res["tta"] is False
+    assert res["n"] == 42 and res["split"] == "val" and res["tta"] == "none"
     assert sum(map(sum, res["confusion"])) == 42
     hits = sum(res["confusion"][i][i] for i in range(7))
     assert res["accuracy"] == pytest.approx(hits / 42)
     assert plot.read_bytes()[:4] == b"\x89PNG"
     # TTA changes the probabilities and says so
     assert main(["evaluate", "--model", str(run), "--data", str(tiny), "--tta", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["tta"] is True
+    flip = json.loads(capsys.readouterr().out)
+    assert flip["tta"] == "flip"
+    assert main(["evaluate", "--model", str(run), "--data", str(tiny), "--tta", "multi", "--json"]) == 0
+    multi = json.loads(capsys.readouterr().out)
+    assert multi["tta"] == "multi" and multi["loss"] not in (res["loss"], flip["loss"])
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--model", str(run), "--data", str(tiny), "--tta", "ten"])
+    assert exit_.value.code == 2
+    assert "argument --tta: invalid choice: 'ten'" in capsys.readouterr().err
     # no PrivateTest in this data
     assert main(["evaluate", "--model", str(run), "--data", str(tiny), "--split", "test"]) == 2
     assert "no test split — the data has no PrivateTest images" in capsys.readouterr().err
@@ -320,10 +328,70 @@ def test_distillation_loss_is_zero_against_an_identical_teacher(tmp_path):
     m.eval()
     x = torch.randn(8, 1, 48, 48).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
-        assert m._distill_loss(m(x), x).item() == pytest.approx(0.0, abs=1e-6)
+        assert m._distill_loss(m(x), x, None).item() == pytest.approx(0.0, abs=1e-6)
         sure = torch.zeros(8, 7)
         sure[:, 0] = 20.0  # a student certain of 'angry' is far from an untrained, near-uniform teacher
-        assert m._distill_loss(sure, x).item() > 1.0
+        assert m._distill_loss(sure, x, None).item() > 1.0
     mismatch = re.escape("input normalised with mean 0.5, std 0.25; the student uses 0.4, 0.25")
     with pytest.raises(FerlabError, match=mismatch):
         FerModule("cnn-v2.1", mean=0.4, distill={"teachers": [str(tmp_path / "t")]})
+
+
+def _untrained_checkpoint(path, seed=0):
+    from ferlab.checkpoint import make_card, save_checkpoint
+    from ferlab.models import build, count_parameters
+
+    torch.manual_seed(seed)
+    net = build("cnn-v2.1")
+    save_checkpoint(net, make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(net)), path)
+    return net
+
+
+def test_offline_distillation_matches_online_and_caches_the_targets(tiny, tmp_path, monkeypatch, capsys):
+    # Without augmentation the teachers see the same clean images online and offline, so both runs
+    # must train identically: this also checks that each batch gets its own images' targets.
+    monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / "cache"))
+    _untrained_checkpoint(tmp_path / "t1", seed=1)
+    _untrained_checkpoint(tmp_path / "t2", seed=2)
+    teachers = f"teachers: [{tmp_path / 't1'}, {tmp_path / 't2'}], alpha: 0.8, temperature: 2"
+    runs = {}
+    for name, extra in [("online", ""), ("offline", ", offline: true"), ("again", ", offline: true")]:
+        runs[name] = tmp_path / name
+        args = ["--epochs", "2", "--seed", "3", "--set", f"train.distill={{{teachers}{extra}}}"]
+        assert main(_train_args(tiny, runs[name], *args)) == 0
+        runs[name + "_out"] = capsys.readouterr().out
+    assert "teacher targets" not in runs["online_out"]
+    assert "teacher targets computed: 2 teachers × 168 images" in runs["offline_out"]
+    assert "teacher targets read from cache: 2 teachers × 168 images" in runs["again_out"]
+    assert len(list((tmp_path / "cache" / "soft_targets").glob("*.safetensors"))) == 1
+    online, offline, again = (_rows(runs[n]) for n in ("online", "offline", "again"))
+    for a, b, c in zip(online, offline, again, strict=True):
+        assert float(a["train_loss"]) == pytest.approx(float(b["train_loss"]), rel=1e-4)
+        assert b["train_loss"] == c["train_loss"]
+    plain = tmp_path / "plain"
+    assert main(_train_args(tiny, plain, "--epochs", "2", "--seed", "3")) == 0
+    assert _rows(plain)[0]["train_loss"] != offline[0]["train_loss"]
+    capsys.readouterr()
+    bad = f"train.distill={{{teachers}, ofline: true}}"
+    assert main(_train_args(tiny, tmp_path / "x", "--epochs", "1", "--set", bad)) == 2
+    known = "(known: teachers, alpha, temperature, offline)"
+    assert f"train.distill: unknown key 'ofline' {known}" in capsys.readouterr().err
+
+
+def test_init_from_starts_at_the_given_weights_and_refuses_another_architecture(tiny, tmp_path, capsys):
+    net = _untrained_checkpoint(tmp_path / "start", seed=5)
+    run = tmp_path / "run"
+    # lr 0: the weights cannot move, so the run's weights are exactly the ones it started from
+    args = ["--epochs", "1", "--set", f"train.init_from={tmp_path / 'start'}", "--set", "train.lr=0"]
+    assert main(_train_args(tiny, run, *args)) == 0
+    got = load_file(run / "last" / "model.safetensors")
+    conv = next(k for k, v in net.state_dict().items() if v.dim() == 4)
+    assert torch.equal(got[conv], net.state_dict()[conv])
+    fresh = tmp_path / "fresh"
+    assert main(_train_args(tiny, fresh, "--epochs", "1", "--set", "train.lr=0")) == 0
+    assert not torch.equal(load_file(fresh / "last" / "model.safetensors")[conv], net.state_dict()[conv])
+    capsys.readouterr()
+    wrong = ["--epochs", "1", "--config", str(ROOT / "configs" / "cnn_v1.yaml"), "--set"]
+    assert main([*_train_args(tiny, tmp_path / "v1"), *wrong, f"train.init_from={tmp_path / 'start'}"]) == 2
+    err = capsys.readouterr().err
+    assert f"train.init_from {tmp_path / 'start'}: holds cnn-v2.1" in err and "but this run builds cnn-v1" in err

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from ferlab.errors import FerlabError
+from ferlab.tta import PASSES, TTA_MODES
 
 DEFAULT_DATA = os.environ.get("FERLAB_DATA", "../shared/data/fer2013-no-private.zip")
 
@@ -198,12 +199,15 @@ def _is_global_zero() -> bool:
 # ----------------------------------------------------------------------------- evaluate / compare
 
 
-def evaluate_to_dict(model_ref: str | None, data_path: str, split: str, tta: bool) -> dict:
+def evaluate_to_dict(model_ref: str | None, data_path: str, split: str, tta: bool | str | None) -> dict:
+    """tta None: the model as it ships, with the test-time augmentation its card names."""
     from ferlab.checkpoint import load_model
     from ferlab.data import load_fer2013
     from ferlab.evaluation import evaluate_model
+    from ferlab.tta import tta_mode
 
     model, card = load_model(model_ref)
+    tta = tta_mode(card.get("metrics", {}).get("tta_default", False) if tta is None else tta)
     data = load_fer2013(data_path)
     sp = data.split(split)
     res = evaluate_model(model, card, sp.images, sp.labels, tta=tta)
@@ -225,7 +229,8 @@ def cmd_evaluate(args) -> int:
     if args.plot:
         from ferlab.figures import plot_confusion
 
-        title = f"{res['model']} on {args.split} (n={res['n']}, acc {res['accuracy']:.3f}{', TTA' if args.tta else ''})"
+        tta = f", TTA {res['tta']}" if res["tta"] != "none" else ""
+        title = f"{res['model']} on {args.split} (n={res['n']}, acc {res['accuracy']:.3f}{tta})"
         atomic_write(
             args.plot,
             lambda tmp: plot_confusion(res["confusion"], tmp, title, fmt=Path(args.plot).suffix.lstrip(".") or "png"),
@@ -237,7 +242,7 @@ def cmd_evaluate(args) -> int:
         return 0
     print(
         f"{res['model']} on {args.split} of {args.data}: n={res['n']}, accuracy {res['accuracy']:.4f}, "
-        f"macro F1 {res['macro_f1']:.4f}, TTA {'on' if args.tta else 'off'}"
+        f"macro F1 {res['macro_f1']:.4f}, TTA {res['tta']}"
     )
     for c, v in res["per_class"].items():
         print(f"  {c:<9} {v:.4f}  (n={res['support'][c]})")
@@ -292,7 +297,7 @@ def cmd_predict(args) -> int:
     from ferlab.inference.images import load_image
     from ferlab.inference.recognizer import Recognizer
 
-    rec = Recognizer(args.model, backend=args.backend, tta=args.tta or None, min_face=args.min_face)
+    rec = Recognizer(args.model, backend=args.backend, tta=args.tta, min_face=args.min_face)
     paths = expand_inputs(args.paths)
     results, failed = [], 0
     if args.annotate:
@@ -505,12 +510,30 @@ def cmd_bundle(args) -> int:
     from ferlab.checkpoint import BUNDLED_DIR
     from ferlab.weights_bundle import bundle
 
-    out = bundle(args.source, args.name, data=args.data, out_dir=Path(args.out) if args.out else BUNDLED_DIR)
+    out = bundle(
+        args.source,
+        args.name,
+        data=args.data,
+        out_dir=Path(args.out) if args.out else BUNDLED_DIR,
+        tta_default=args.tta_default,
+    )
     print(f"bundled {args.source} as {args.name}: {out}")
     return 0
 
 
 # ----------------------------------------------------------------------------- parser
+
+
+TTA_CARD_ARG = {
+    "nargs": "?",
+    "const": "flip",
+    "default": None,
+    "choices": TTA_MODES,
+    "metavar": "MODE",
+    "help": "test-time augmentation: "
+    + ", ".join(f"{m} ({n} pass{'es' if n > 1 else ''})" for m, n in PASSES.items())
+    + "; --tta alone means flip; default: what the model's card names",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -567,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", default=None, help="checkpoint path, run dir or bundled name (default: bundled)")
     e.add_argument("--data", default=DEFAULT_DATA)
     e.add_argument("--split", default="val", choices=["train", "val", "test"])
-    e.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    e.add_argument("--tta", **TTA_CARD_ARG)
     e.add_argument("--json", action="store_true")
     e.add_argument("--plot", metavar="FILE", help="write the confusion figure (study Figure 6)")
     e.add_argument("--out", metavar="FILE", help="also write the JSON here")
@@ -587,7 +610,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--csv", metavar="FILE")
     pr.add_argument("--annotate", metavar="DIR", help="write annotated copies here")
     pr.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
-    pr.add_argument("--tta", action="store_true", help="average with the mirrored face")
+    pr.add_argument("--tta", **TTA_CARD_ARG)
     pr.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
     pr.set_defaults(func=cmd_predict)
 
@@ -671,6 +694,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--name", required=True)
     b.add_argument("--data", default=DEFAULT_DATA, help="data whose val split the card reports")
     b.add_argument("--out", help="folder (default: the package's weights/)")
+    b.add_argument(
+        "--tta-default", default="none", choices=TTA_MODES, help="test-time augmentation the model ships with"
+    )
     b.set_defaults(func=cmd_bundle)
     return p
 

@@ -15,12 +15,14 @@ from ferlab.data.sampling import EpochBatchSampler
 
 
 class _BatchView(Dataset):
-    """dataset[index_tensor] → (uint8 images, labels): one slice per batch, no per-image work."""
+    """dataset[index_tensor] → (uint8 images, labels[, soft targets]): one slice per batch."""
 
-    def __init__(self, split: Split) -> None:
-        self.images, self.labels = split.images, split.labels
+    def __init__(self, split: Split, soft_targets: torch.Tensor | None = None) -> None:
+        self.images, self.labels, self.soft = split.images, split.labels, soft_targets
 
-    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if self.soft is not None:
+            return self.images[idx], self.labels[idx], self.soft[idx]
         return self.images[idx], self.labels[idx]
 
     def __len__(self) -> int:
@@ -50,6 +52,8 @@ class FerDataModule(L.LightningDataModule):
         self.limit_val = limit_val
         self.strict = strict
         self.data: FerData | None = data if isinstance(data, FerData) else None
+        # offline distillation: one row of teacher probabilities per (limited) training image
+        self.train_soft_targets: torch.Tensor | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
@@ -76,7 +80,7 @@ class FerDataModule(L.LightningDataModule):
         sampler = EpochBatchSampler(
             split.labels, self.batch_size, balanced=self.balanced, seed=self.seed, rank=rank, world_size=world
         )
-        return DataLoader(_BatchView(split), batch_size=None, sampler=sampler, num_workers=0)
+        return DataLoader(_BatchView(split, self.train_soft_targets), batch_size=None, sampler=sampler, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
         split = self.val_split

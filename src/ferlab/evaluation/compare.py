@@ -8,6 +8,7 @@ from pathlib import Path
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
 from ferlab.labels import CLASSES
+from ferlab.tta import tta_mode
 
 
 def _load_input(ref: str, data: str, split: str) -> dict:
@@ -36,7 +37,8 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val") -> P
     results = [_load_input(r, data, split) for r in inputs]
     names: list[str] = []
     for r in results:  # keep labels unique when two inputs share a model name
-        base = f"{r['model']}{' +TTA' if r.get('tta') else ''}"
+        tta = tta_mode(r.get("tta"))  # older JSON files say true/false
+        base = f"{r['model']}{f' +TTA {tta}' if tta != 'none' else ''}"
         name, k = base, 2
         while name in names:
             name, k = f"{base} ({k})", k + 1

@@ -8,6 +8,7 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix, 
 
 from ferlab.labels import CLASSES, NUM_CLASSES
 from ferlab.preprocess import to_model_input
+from ferlab.tta import averaged, tta_mode
 
 
 @torch.inference_mode()
@@ -16,20 +17,22 @@ def predict_probs(
     card: dict,
     images: torch.Tensor,
     *,
-    tta: bool = False,
+    tta: bool | str = False,
     batch_size: int = 512,
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
-    """uint8 (N,48,48) faces → (N,7) class probabilities. TTA averages with the mirrored face."""
+    """uint8 (N,48,48) faces → (N,7) class probabilities, averaged over the TTA mode's views
+    (ferlab.tta: False/"none", True/"flip", "multi")."""
     mean, std = card["input"]["mean"], card["input"]["std"]
+    mode = tta_mode(tta)
+
+    def probs_of(x: torch.Tensor) -> torch.Tensor:
+        return model(x.contiguous(memory_format=torch.channels_last)).float().softmax(1)
+
     out = []
     for start in range(0, len(images), batch_size):
         x = to_model_input(images[start : start + batch_size], mean, std).to(device)
-        x = x.contiguous(memory_format=torch.channels_last)
-        p = model(x).float().softmax(1)
-        if tta:
-            p = (p + model(x.flip(-1)).float().softmax(1)) / 2
-        out.append(p.cpu())
+        out.append(averaged(probs_of, x, mode).cpu())
     return torch.cat(out) if out else torch.zeros(0, NUM_CLASSES)
 
 
@@ -52,7 +55,13 @@ def compute_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict:
 
 
 def evaluate_model(
-    model: nn.Module, card: dict, images: torch.Tensor, labels: torch.Tensor, *, tta: bool = False, device: str = "cpu"
+    model: nn.Module,
+    card: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    tta: bool | str = False,
+    device: str = "cpu",
 ) -> dict:
     probs = predict_probs(model, card, images, tta=tta, device=device)
     return compute_metrics(probs, labels)

@@ -20,6 +20,7 @@ from ferlab.errors import FerlabError
 from ferlab.inference.faces import FaceDetector, HaarFaceDetector, crop_face, to_face_array
 from ferlab.inference.images import load_image
 from ferlab.preprocess import to_model_input
+from ferlab.tta import averaged, tta_mode
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
@@ -45,7 +46,7 @@ class Recognizer:
         device: str = "cpu",
         backend: str = "torch",
         detector: FaceDetector | None = None,
-        tta: bool | None = None,
+        tta: bool | str | None = None,
         margin: float = 0.1,
         min_face: int = 24,
     ) -> None:
@@ -55,7 +56,8 @@ class Recognizer:
         self.device = device
         self.model, self.card = load_model(model, device=device)
         self.classes: list[str] = list(self.card["classes"])
-        self.tta = bool(self.card.get("metrics", {}).get("tta_default", False)) if tta is None else tta
+        # the card says which test-time augmentation the model was measured and shipped with
+        self.tta = tta_mode(self.card.get("metrics", {}).get("tta_default", False) if tta is None else tta)
         self.margin = margin
         self._detector = detector
         self._own_detector = detector
@@ -90,15 +92,15 @@ class Recognizer:
             return np.zeros((0, len(self.classes)), np.float32)
         x = to_model_input(faces_t, self.card["input"]["mean"], self.card["input"]["std"])
         if self._ort is not None:
-            p = self._ort.probs(x.numpy())
-            if self.tta:
-                p = (p + self._ort.probs(x.flip(-1).numpy())) / 2
-            return p
+            ort = self._ort
+            return averaged(lambda v: torch.from_numpy(ort.probs(v.contiguous().numpy())), x, self.tta).numpy()
         with torch.inference_mode():
-            x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-            p = self.model(x).float().softmax(1)
-            if self.tta:
-                p = (p + self.model(x.flip(-1)).float().softmax(1)) / 2
+            model = self.model
+            p = averaged(
+                lambda v: model(v.contiguous(memory_format=torch.channels_last)).float().softmax(1),
+                x.to(self.device),
+                self.tta,
+            )
         return p.cpu().numpy()
 
     def faces_from(self, boxes: list[tuple[tuple[int, int, int, int], float]], probs: np.ndarray) -> list[Face]:

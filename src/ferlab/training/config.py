@@ -49,9 +49,13 @@ DEFAULTS: dict = {
         "freeze": None,
         # with freeze: compute the frozen bottom blocks once, cache on disk, train the top only
         "feature_cache": False,
-        # knowledge distillation: {teachers: [checkpoint, run dir or bundled name, ...], alpha, temperature};
-        # the loss mixes (1 - alpha) × the label loss with alpha × T² × KL to the teachers' mean softened output
+        # knowledge distillation: {teachers: [checkpoint, run dir or bundled name, ...], alpha, temperature,
+        # offline}; the loss mixes (1 - alpha) × the label loss with alpha × T² × KL to the teachers' mean
+        # softened output — on each augmented batch, or (offline: true) once per clean image, cached
         "distill": None,
+        # start from these weights (checkpoint, run dir or bundled name of the same architecture
+        # and config) instead of a random init: fine-tuning, or continuing a finished schedule
+        "init_from": None,
     },
     "normalize": {"mean": 0.5, "std": 0.25},
 }

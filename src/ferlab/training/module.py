@@ -12,6 +12,24 @@ from ferlab.data.augment import AugmentConfig, augment_batch
 from ferlab.models import build
 from ferlab.preprocess import DEFAULT_MEAN, DEFAULT_STD, to_model_input
 
+DISTILL_KEYS = ("teachers", "alpha", "temperature", "offline")
+
+
+def check_distill(distill: dict) -> None:
+    from ferlab.errors import FerlabError
+
+    if not isinstance(distill, dict):
+        raise FerlabError(f"train.distill must be a mapping with keys {', '.join(DISTILL_KEYS)}")
+    unknown = [k for k in distill if k not in DISTILL_KEYS]
+    if unknown:
+        raise FerlabError(f"train.distill: unknown key {unknown[0]!r} (known: {', '.join(DISTILL_KEYS)})")
+    refs = distill.get("teachers")
+    if not refs or not isinstance(refs, list):
+        raise FerlabError("train.distill needs teachers: a list of checkpoints, run dirs or bundled names")
+    alpha, temp = float(distill.get("alpha", 0.5)), float(distill.get("temperature", 2.0))
+    if not 0 <= alpha <= 1 or temp <= 0:
+        raise FerlabError(f"train.distill: alpha must lie in [0, 1] and temperature be > 0 (got {alpha}, {temp})")
+
 
 def load_teachers(distill: dict, mean: float, std: float) -> list[torch.nn.Module]:
     """Frozen teacher networks for distillation; they must read the student's input as it is."""
@@ -19,12 +37,8 @@ def load_teachers(distill: dict, mean: float, std: float) -> list[torch.nn.Modul
     from ferlab.errors import FerlabError
     from ferlab.labels import CLASSES
 
-    refs = distill.get("teachers") if isinstance(distill, dict) else None
-    if not refs or not isinstance(refs, list):
-        raise FerlabError("train.distill needs teachers: a list of checkpoints, run dirs or bundled names")
-    alpha, temp = float(distill.get("alpha", 0.5)), float(distill.get("temperature", 2.0))
-    if not 0 <= alpha <= 1 or temp <= 0:
-        raise FerlabError(f"train.distill: alpha must lie in [0, 1] and temperature be > 0 (got {alpha}, {temp})")
+    check_distill(distill)
+    refs = distill["teachers"]
     teachers = []
     for ref in refs:
         model, card = load_model(ref)
@@ -82,7 +96,11 @@ class FerModule(L.LightningModule):
             self.model = self.model.to(memory_format=torch.channels_last)
 
         # Teachers live in a plain list: not submodules, so they are neither trained nor saved.
-        self._teachers: list[torch.nn.Module] = load_teachers(distill, mean, std) if distill else []
+        # Offline distillation brings their outputs with each batch instead (training/soft_targets.py).
+        if distill:
+            check_distill(distill)
+        online = bool(distill) and not distill.get("offline")
+        self._teachers: list[torch.nn.Module] = load_teachers(distill, mean, std) if online else []
 
         # Steps the cosine schedule spans; `set_total_epochs` moves its end when a time budget
         # fixes the epoch count after the first epochs (the warm-up does not depend on it).
@@ -100,7 +118,7 @@ class FerModule(L.LightningModule):
         return self.model(x)
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        images, labels = batch
+        images, labels, *soft = batch  # soft: offline distillation targets, training batches only
         if self.hparams.feature_start is not None:
             return images, labels
         x = to_model_input(images, self.hparams.mean, self.hparams.std)
@@ -111,7 +129,7 @@ class FerModule(L.LightningModule):
             x = augment_batch(x, self.augment, g)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return x, labels
+        return (x, labels, *soft)
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # Dropout draws from the global RNG, which data loading also touches at times that differ
@@ -125,29 +143,34 @@ class FerModule(L.LightningModule):
         for t in self._teachers:
             t.to(self.device)
 
-    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """T² × KL(teachers' mean softened distribution ‖ student's), Hinton et al. 2015."""
+    def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+        """T² × KL(teachers' mean softened distribution ‖ student's), Hinton et al. 2015.
+        `target`: that distribution computed offline; None asks the teachers now, on `x`."""
         temp = float(self.hparams.distill.get("temperature", 2.0))
-        with torch.no_grad():
-            target = torch.stack([(t(x).float() / temp).softmax(1) for t in self._teachers]).mean(0)
+        if target is None:
+            with torch.no_grad():
+                target = torch.stack([(t(x).float() / temp).softmax(1) for t in self._teachers]).mean(0)
         return F.kl_div((logits.float() / temp).log_softmax(1), target, reduction="batchmean") * temp * temp
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        x, y = batch
+        x, y, *soft = batch
+        target = soft[0].float() if soft else None
         if self.hparams.mixup > 0:
             # mixup (Zhang et al. 2018): one Beta(a, a) weight per batch, pairs by a seeded shuffle
             g = torch.Generator().manual_seed((self.hparams.seed * 7_919 + self.global_step) & 0x7FFFFFFF)
             lam = float(torch.distributions.Beta(self.hparams.mixup, self.hparams.mixup).sample())
             perm = torch.randperm(y.numel(), generator=g).to(y.device)
             x = lam * x + (1 - lam) * x[perm]
+            if target is not None:
+                target = lam * target + (1 - lam) * target[perm]
             logits = self(x)
             loss = lam * self._loss(logits, y) + (1 - lam) * self._loss(logits, y[perm])
         else:
             logits = self(x)
             loss = self._loss(logits, y)
-        if self._teachers:
+        if self._teachers or target is not None:
             alpha = float(self.hparams.distill.get("alpha", 0.5))
-            loss = (1 - alpha) * loss + alpha * self._distill_loss(logits, x)
+            loss = (1 - alpha) * loss + alpha * self._distill_loss(logits, x, target)
         acc = (logits.argmax(1) == y).float().mean()
         n = y.numel()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)

@@ -93,6 +93,50 @@ def _use_feature_cache(cfg: dict, module, dm) -> None:
     dm.limit_train = dm.limit_val = None  # already applied before caching
 
 
+def _init_weights(module, cfg: dict, ref) -> None:
+    """Load a trained network of the same architecture and config into the fresh module."""
+    from ferlab.checkpoint import load_model
+
+    model, card = load_model(ref)
+    arch, conf = cfg["model"]["architecture"], cfg["model"].get("config") or {}
+    built = getattr(module.model, "card_config", None)
+    want = built() if callable(built) else conf
+    if card["architecture"] != arch or card.get("arch_config", {}) != want:
+        raise FerlabError(
+            f"train.init_from {ref}: holds {card['architecture']} {card.get('arch_config', {})}, "
+            f"but this run builds {arch} {want}"
+        )
+    module.model.load_state_dict(model.state_dict())
+
+
+def _use_soft_targets(cfg: dict, dm, progress: bool) -> None:
+    """Offline distillation: the teachers read every clean training image once (cached on disk)."""
+    from ferlab.data.fer2013 import cache_dir
+    from ferlab.training.module import load_teachers
+    from ferlab.training.soft_targets import cached_soft_targets
+
+    distill, norm = cfg["train"]["distill"], cfg["normalize"]
+    teachers = load_teachers(distill, norm["mean"], norm["std"])
+    dm.setup("fit")
+    targets, hit = cached_soft_targets(
+        distill["teachers"],
+        teachers,
+        dm.train_split.images,
+        float(distill.get("temperature", 2.0)),
+        mean=norm["mean"],
+        std=norm["std"],
+        cache=cache_dir() / "soft_targets",
+        progress=progress,
+    )
+    agree = (targets.argmax(1) == dm.train_split.labels).float().mean().item()
+    print(
+        f"teacher targets {'read from cache' if hit else 'computed'}: {len(distill['teachers'])} teachers × "
+        f"{len(targets)} images, agreeing with the labels on {agree:.1%}",
+        flush=True,
+    )
+    dm.train_soft_targets = targets
+
+
 def run_training(
     cfg: dict,
     run_dir: Path,
@@ -155,6 +199,10 @@ def run_training(
         trainable_blocks=int(t["freeze"].get("start", 0)) if t.get("freeze") else None,
         distill=t.get("distill"),
     )
+    if t.get("init_from") and not resume:
+        _init_weights(module, cfg, t["init_from"])
+    if t.get("distill") and t["distill"].get("offline"):
+        _use_soft_targets(cfg, dm, progress)
     if t.get("feature_cache"):
         if t.get("distill"):
             raise FerlabError("train.feature_cache cannot be combined with train.distill (teachers need images)")

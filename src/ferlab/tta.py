@@ -1,0 +1,80 @@
+"""Test-time augmentation: which views of a 48×48 face get their predictions averaged.
+
+- "none": the face as it is (1 forward pass).
+- "flip": the face and its mirror image (2 passes).
+- "multi": the face shifted 2 px left, right, up and down, and zoomed 1.1×, each also mirrored,
+  beside the face and its mirror (12 passes) — small warps of the kind the training augmentation
+  draws, so the model has seen such faces; borders are filled by reflection, as in training.
+
+Every caller (evaluation, the recognizer, the ONNX path, the benchmarks) takes its views from
+here, so a mode means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ferlab.errors import FerlabError
+
+if TYPE_CHECKING:  # torch is imported where used: the CLI reads TTA_MODES without paying for it
+    import torch
+
+TTA_MODES = ("none", "flip", "multi")
+PASSES = {"none": 1, "flip": 2, "multi": 12}
+# (dx, dy) in pixels and zoom; "multi" takes each of these, mirrored and not
+_WARPS = [(0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, -2, 1.0), (0, 2, 1.0), (0, 0, 1.1)]
+
+
+def tta_mode(value: bool | str | None) -> str:
+    """A mode name from what users and cards give: None/False → "none", True → "flip"."""
+    if value is None or value is False:
+        return "none"
+    if value is True:
+        return "flip"
+    if value not in TTA_MODES:
+        raise FerlabError(f"unknown test-time augmentation {value!r} (use {', '.join(TTA_MODES)})")
+    return str(value)
+
+
+def warp(x: torch.Tensor, dx: float, dy: float, zoom: float) -> torch.Tensor:
+    """Shift a (N,C,H,W) batch by (dx, dy) pixels and zoom into its centre, reflecting at the borders."""
+    import torch
+    import torch.nn.functional as F
+
+    if (dx, dy, zoom) == (0, 0, 1.0):
+        return x
+    n, side = x.shape[0], x.shape[-1]
+    theta = torch.tensor([[1 / zoom, 0, -2 * dx / side], [0, 1 / zoom, -2 * dy / side]], dtype=x.dtype)
+    grid = F.affine_grid(theta.expand(n, 2, 3).to(x.device), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
+def views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
+    """The model-input batches a mode averages over, the unchanged batch first."""
+    mode = tta_mode(mode)
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x.flip(-1)]
+    out = []
+    for dx, dy, zoom in _WARPS:
+        v = warp(x, dx, dy, zoom)
+        out += [v, v.flip(-1)]
+    return out
+
+
+def averaged(
+    probs_of: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, mode: str, *, max_batch: int = 512
+) -> torch.Tensor:
+    """Mean of `probs_of(view)` over the mode's views of `x`. Few faces (a photo, a video frame)
+    go through as one batch of all their views: one call of 12 is much faster than 12 calls of 1."""
+    import torch
+
+    vs = views(x, mode)
+    if len(vs) > 1 and len(x) * len(vs) <= max_batch:
+        return probs_of(torch.cat(vs)).reshape(len(vs), len(x), -1).mean(0)
+    total = probs_of(vs[0])
+    for v in vs[1:]:
+        total = total + probs_of(v)
+    return total / len(vs)
