@@ -22,6 +22,7 @@ from PIL import Image
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
 from ferlab.training.machine import machine_info
+from ferlab.tta import tta_mode
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -53,11 +54,16 @@ def make_clip(path: Path, frames: int = 90) -> Path:
 
 
 def measure(model: str | None, repeats: int, video_repeats: int, clip: Path) -> dict:
-    recs = {b: Recognizer(model, backend=b) for b in ("torch", "onnxruntime")}
+    # One pass per face, as `ferlab video` runs; the card's own TTA (photos) is timed beside it.
+    recs = {b: Recognizer(model, backend=b, tta="none") for b in ("torch", "onnxruntime")}
     latency = {
         b: {bs: per_face_ms(r, bs, repeats if bs == 1 else max(20, repeats // 10)) for bs in (1, 64)}
         for b, r in recs.items()
     }
+    shipped = tta_mode(recs["torch"].card.get("metrics", {}).get("tta_default"))
+    shipped_ms = None
+    if shipped != "none":
+        shipped_ms = {b: per_face_ms(Recognizer(model, backend=b, tta=shipped), 1, repeats) for b in recs}
     video = {}
     for b, r in recs.items():
         runs = [process_video(str(clip), r, progress=False) for _ in range(video_repeats)]
@@ -77,6 +83,8 @@ def measure(model: str | None, repeats: int, video_repeats: int, clip: Path) -> 
         "model": card["name"],
         "parameters": card.get("parameters"),
         "latency_ms_per_face": {b: {str(k): v for k, v in d.items()} for b, d in latency.items()},
+        "tta_shipped": shipped,
+        "latency_ms_per_face_shipped_tta_batch1": shipped_ms,
         "detector_ms_640x480": statistics.median(det_times) * 1000,
         "video_640x480": video,
     }
@@ -118,12 +126,28 @@ def main() -> None:
     md += [
         row("model, ms per face, batch 1", lambda r, b: f"{r['latency_ms_per_face'][b]['1']:.3f}", "≤ 2"),
         row("model, ms per face, batch 64", lambda r, b: f"{r['latency_ms_per_face'][b]['64']:.3f}", "≤ 2"),
+        *(
+            [
+                row(
+                    "model with the card's TTA (photos), ms per face, batch 1",
+                    lambda r, b: (
+                        f"{r['latency_ms_per_face_shipped_tta_batch1'][b]:.3f} ({r['tta_shipped']})"
+                        if r["latency_ms_per_face_shipped_tta_batch1"]
+                        else "— (none)"
+                    ),
+                    "",
+                )
+            ]
+            if any(r["latency_ms_per_face_shipped_tta_batch1"] for r in results)
+            else []
+        ),
         row(
             "end to end, 640×480 video with Haar detection, frames/s",
             lambda r, b: f"{r['video_640x480'][b]['fps']:.1f}",
             "≥ 30",
         ),
         "",
+        "Model rows time one pass per face, as `ferlab video` classifies (`--tta` adds passes). "
         "Video frames are searched at 320 px on the longer side (`ferlab video --detect-side`). The photo default "
         f"searches at full size: Haar alone on a textured 640×480 photo takes {results[0]['detector_ms_640x480']:.1f} "
         "ms, which bounds `ferlab predict` and `ferlab serve` throughput.",

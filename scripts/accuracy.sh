@@ -14,16 +14,23 @@ for run in fer_vgg fer_vgg_balanced fer_vgg_wide fer_vgg_wide_mixup fer_vgg_wide
   cp "runs/$run/metrics.csv" "docs/eval/${run}_metrics.csv"
   cp "runs/$run/config.yaml" "docs/eval/${run}_config.yaml"
   [ -f "runs/$run/best/model.safetensors" ] || continue
-  ferlab evaluate --model "runs/$run" --data "$DATA" --json --out "docs/eval/${run}_val.json" > /dev/null
-  ferlab evaluate --model "runs/$run" --data "$DATA" --tta --json --out "docs/eval/${run}_val_tta.json" > /dev/null
+  # evaluations newer than the weights they measured are kept (REEVALUATE=1 redoes them)
+  for tta in none flip; do
+    out="docs/eval/${run}_val$([ $tta = flip ] && echo _tta).json"
+    if [ "${REEVALUATE:-0}" = 1 ] || [ ! "$out" -nt "runs/$run/best/model.safetensors" ]; then
+      ferlab evaluate --model "runs/$run" --data "$DATA" --tta $tta --json --out "$out" > /dev/null
+    fi
+  done
 done
 # Bundles (re)made only where missing, or all with REBUNDLE=1: bundling re-times the model, and
 # an unchanged model should not get a new file for a slightly different timing.
-for run in fer_vgg fer_vgg_balanced fer_vgg_wide; do
+# RUN:TTA — the run and the test-time augmentation its bundle ships with (ferlab.tta)
+for entry in fer_vgg:none fer_vgg_balanced:none fer_vgg_wide:multi; do
+  run=${entry%%:*} tta=${entry##*:}
   name=$(echo "$run" | tr _ -)
   [ -f "runs/$run/best/model.safetensors" ] || continue
   if [ "${REBUNDLE:-0}" = 1 ] || [ ! -f "src/ferlab/weights/$name.safetensors" ]; then
-    ferlab bundle "runs/$run" --name "$name" --data "$DATA"
+    ferlab bundle "runs/$run" --name "$name" --data "$DATA" --tta-default "$tta"
   fi
 done
 python3 scripts/accuracy_md.py

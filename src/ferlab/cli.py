@@ -346,7 +346,7 @@ def cmd_video(args) -> int:
     from ferlab.inference.recognizer import Recognizer
     from ferlab.inference.video import process_video
 
-    rec = Recognizer(args.model, backend=args.backend, min_face=args.min_face)
+    rec = Recognizer(args.model, backend=args.backend, tta=args.tta, min_face=args.min_face)
     res = process_video(
         args.source,
         rec,
@@ -617,6 +617,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("video", help="emotions over a video file or webcam")
     v.add_argument("source", help="video file, or a webcam index such as 0")
     v.add_argument("--model", default=None)
+    # Real time comes first: one pass per face, whatever TTA the card ships for photos.
+    v.add_argument("--tta", **{**TTA_CARD_ARG, "default": "none", "help": "test-time augmentation (default: none)"})
     v.add_argument("--out", help="annotated video (.mp4)")
     v.add_argument("--csv", help="one row per frame and face")
     v.add_argument("--every", type=int, default=1, help="detect and classify every N-th frame")
