@@ -16,7 +16,7 @@ for run in fer_vgg fer_vgg_balanced fer_vgg_wide fer_vgg_wide_mixup fer_vgg_wide
   [ -f "runs/$run/best/model.safetensors" ] || continue
   # evaluations newer than the weights they measured are kept (REEVALUATE=1 redoes them)
   for tta in none flip; do
-    out="docs/eval/${run}_val$([ $tta = flip ] && echo _tta).json"
+    if [ "$tta" = flip ]; then out="docs/eval/${run}_val_tta.json"; else out="docs/eval/${run}_val.json"; fi
     if [ "${REEVALUATE:-0}" = 1 ] || [ ! "$out" -nt "runs/$run/best/model.safetensors" ]; then
       ferlab evaluate --model "runs/$run" --data "$DATA" --tta $tta --json --out "$out" > /dev/null
     fi

@@ -394,4 +394,5 @@ def test_init_from_starts_at_the_given_weights_and_refuses_another_architecture(
     wrong = ["--epochs", "1", "--config", str(ROOT / "configs" / "cnn_v1.yaml"), "--set"]
     assert main([*_train_args(tiny, tmp_path / "v1"), *wrong, f"train.init_from={tmp_path / 'start'}"]) == 2
     err = capsys.readouterr().err
-    assert f"train.init_from {tmp_path / 'start'}: holds cnn-v2.1" in err and "but this run builds cnn-v1" in err
+    assert f"train.init_from {tmp_path / 'start'}: holds cnn-v2.1" in err
+    assert "whose weights do not fit this run's cnn-v1" in err

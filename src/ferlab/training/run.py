@@ -94,19 +94,22 @@ def _use_feature_cache(cfg: dict, module, dm) -> None:
 
 
 def _init_weights(module, cfg: dict, ref) -> None:
-    """Load a trained network of the same architecture and config into the fresh module."""
+    """Load a trained network of the same architecture and tensor shapes into the fresh module
+    (settings without weights, such as dropout, may differ: fine-tuning often changes them)."""
     from ferlab.checkpoint import load_model
 
     model, card = load_model(ref)
-    arch, conf = cfg["model"]["architecture"], cfg["model"].get("config") or {}
-    built = getattr(module.model, "card_config", None)
-    want = built() if callable(built) else conf
-    if card["architecture"] != arch or card.get("arch_config", {}) != want:
+    arch = cfg["model"]["architecture"]
+    have, want = model.state_dict(), module.model.state_dict()
+    same = card["architecture"] == arch and {k: v.shape for k, v in have.items()} == {
+        k: v.shape for k, v in want.items()
+    }
+    if not same:
         raise FerlabError(
             f"train.init_from {ref}: holds {card['architecture']} {card.get('arch_config', {})}, "
-            f"but this run builds {arch} {want}"
+            f"whose weights do not fit this run's {arch} {cfg['model'].get('config') or {}}"
         )
-    module.model.load_state_dict(model.state_dict())
+    module.model.load_state_dict(have)
 
 
 def _use_soft_targets(cfg: dict, dm, progress: bool) -> None:
