@@ -32,7 +32,7 @@ from peers import (
 
 from ferlab.checkpoint import DEFAULT_MODEL, bundled_models, load_model
 from ferlab.data import load_fer2013
-from ferlab.evaluation.metrics import compute_metrics, predict_probs
+from ferlab.evaluation.metrics import compute_metrics, model_probs, predict_probs
 from ferlab.labels import CLASSES
 from ferlab.preprocess import to_model_input
 from ferlab.training.machine import machine_info
@@ -44,10 +44,6 @@ OUT = Path(__file__).parent / "results"
 
 def latency_ms(fn, x: torch.Tensor, repeats: int = 200) -> float:
     return median_ms(fn, x, repeats, warmup=10)
-
-
-def _probs(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model(x.contiguous(memory_format=torch.channels_last)).softmax(1)
 
 
 def main() -> None:
@@ -66,7 +62,7 @@ def main() -> None:
         for mode in modes:
             m = compute_metrics(predict_probs(model, card, val.images, tta=mode), val.labels)
             # one face through all of the mode's views, as the recognizer runs them
-            one_face = partial(averaged, partial(_probs, model), mode=mode)
+            one_face = partial(averaged, partial(model_probs, model), mode=mode)
             rows.append(
                 {
                     "model": f"ferlab {name}" + (f" +TTA({mode})" if mode != "none" else ""),

@@ -17,7 +17,7 @@ import torch
 
 from ferlab.checkpoint import load_model
 from ferlab.data import load_fer2013
-from ferlab.evaluation.metrics import compute_metrics
+from ferlab.evaluation.metrics import compute_metrics, model_probs
 from ferlab.preprocess import to_model_input
 from ferlab.training.machine import machine_info
 from ferlab.tta import PASSES, views
@@ -32,7 +32,7 @@ def view_probs(model, card, images: torch.Tensor, mode: str) -> list[torch.Tenso
     per_view: list[list[torch.Tensor]] = [[] for _ in range(PASSES[mode])]
     for i in range(0, len(x), 512):
         for j, v in enumerate(views(x[i : i + 512], mode)):
-            per_view[j].append(model(v.contiguous(memory_format=torch.channels_last)).float().softmax(1))
+            per_view[j].append(model_probs(model, v))
     return [torch.cat(p) for p in per_view]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from functools import partial
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from PIL import Image
 
 from ferlab.checkpoint import load_model
 from ferlab.errors import FerlabError
+from ferlab.evaluation.metrics import model_probs
 from ferlab.inference.faces import FaceDetector, HaarFaceDetector, crop_face, to_face_array
 from ferlab.inference.images import load_image
 from ferlab.preprocess import to_model_input
@@ -95,12 +97,7 @@ class Recognizer:
             ort = self._ort
             return averaged(lambda v: torch.from_numpy(ort.probs(v.contiguous().numpy())), x, self.tta).numpy()
         with torch.inference_mode():
-            model = self.model
-            p = averaged(
-                lambda v: model(v.contiguous(memory_format=torch.channels_last)).float().softmax(1),
-                x.to(self.device),
-                self.tta,
-            )
+            p = averaged(partial(model_probs, self.model), x.to(self.device), self.tta)
         return p.cpu().numpy()
 
     def faces_from(self, boxes: list[tuple[tuple[int, int, int, int], float]], probs: np.ndarray) -> list[Face]:
