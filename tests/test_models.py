@@ -87,8 +87,10 @@ def test_checkpoint_roundtrip_card_inside_safetensors(tmp_path):
 
 
 def test_checkpoint_errors(tmp_path, capsys):
-    with pytest.raises(FerlabError, match=r"model 'nope' not found: not a checkpoint file or folder"):
+    with pytest.raises(FerlabError, match=r"model 'nope' is not a bundled model \(bundled: .*fer-vgg-wide.*\./nope"):
         read_card("nope")
+    with pytest.raises(FerlabError, match=r"model './nope' not found: no such checkpoint file or folder"):
+        read_card("./nope")
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x00" * 100)
     with pytest.raises(FerlabError, match="not a readable safetensors checkpoint"):
@@ -101,6 +103,18 @@ def test_checkpoint_errors(tmp_path, capsys):
         load_model(tmp_path / "bad")
     assert main(["info", "--model", str(junk)]) == 2
     assert "not a readable safetensors checkpoint" in capsys.readouterr().err
+
+
+def test_a_folder_named_like_a_bundled_model_does_not_replace_it(tmp_path, monkeypatch):
+    from ferlab.card import BUNDLED_DIR
+
+    m = build("cnn-v2.1")
+    save_checkpoint(
+        m, make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=1, name="impostor"), tmp_path / "fer-vgg-wide"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert read_card("fer-vgg-wide")["_path"] == str(BUNDLED_DIR / "fer-vgg-wide.safetensors")
+    assert read_card("./fer-vgg-wide")["name"] == "impostor"  # a path must look like one
 
 
 def test_models_cli_json(capsys):

@@ -112,12 +112,17 @@ def test_exif_orientation_is_honoured(rec, tmp_path, photo):
     exif[0x0112] = 6
     p = tmp_path / "phone.jpg"
     sideways.save(p, exif=exif)
-    # sideways, Haar finds no real face (at most a small false hit)
-    assert all(f.box[2] < 100 for f in rec.predict(np.asarray(sideways)))
+
+    def eye_line_is_level(face) -> bool:
+        (lx, ly), (rx, ry) = face.landmarks[:2]
+        return abs(rx - lx) > 3 * abs(ry - ly)
+
+    # read as stored, the face lies on its side: its eyes, if found at all, are one above the other
+    assert not any(eye_line_is_level(f) for f in rec.predict(np.asarray(sideways)))
     rgb, _ = rec.detect(p)
     assert rgb.shape == photo.shape and np.abs(rgb.astype(int) - photo).mean() < 3  # upright again
     faces = rec.predict(p)
-    assert len(faces) == 1 and faces[0].box[2] > 100
+    assert len(faces) == 1 and faces[0].box[2] > 100 and eye_line_is_level(faces[0])
 
 
 @pytest.mark.parametrize(
@@ -172,7 +177,9 @@ def test_predict_cli_json_csv_annotate_and_failures(ckpt, tmp_path, capsys):
     assert set(res) == {"blank.png", "hopper.jpg"}
     assert res["blank.png"]["faces"] == []
     f = res["hopper.jpg"]["faces"][0]
-    assert set(f) == {"box", "score", "label", "probs"} and len(f["box"]) == 4
+    assert set(f) == {"box", "score", "label", "confidence", "probs", "landmarks"} and len(f["box"]) == 4
+    assert len(f["landmarks"]) == 5 and 0 < f["score"] <= 1  # CenterFace: five points, a probability
+    assert res["hopper.jpg"]["model"] == "test-model" and res["hopper.jpg"]["tta"] == "none"
     rows = list(csv.DictReader((tmp_path / "f.csv").open()))
     assert len(rows) == 1 and rows[0]["label"] == f["label"]
     assert cv2.imread(str(ann / "hopper_annotated.jpg")).shape == (600, 512, 3)

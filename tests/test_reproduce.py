@@ -137,6 +137,10 @@ def test_reproduce_smoke_writes_every_figure_and_report(data, tiny_backbone, tmp
         "vit_v1_6",
         "vit_v1_6_7",
     }
+    # the smoke budget's evaluation subset holds every class, so no model scores a vacuous zero
+    for s in res["evals"]["val"].values():
+        assert all(n > 0 for n in s["support"].values()) and s["accuracy"] > 0, s["support"]
+    assert all(all(n > 0 for n in e["support"].values()) for e in res["ensembles"]["val"].values())
     assert (out / "ensemble" / "model.safetensors").is_file()
     stamp = (out / "runs" / "cnn_v1" / "metrics.csv").stat().st_mtime_ns
     assert main(args) == 0  # re-run: everything reused

@@ -51,7 +51,8 @@ def test_predict_schema(client):
     body = r.json()
     assert body["model"] == "m1" and body["ms"] > 0
     (face,) = body["faces"]
-    assert set(face) == {"box", "score", "label", "probs"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "label", "confidence", "probs", "landmarks"} and len(face["box"]) == 4
+    assert body["tta"] == "none" and body["detector"] == "centerface"  # how the numbers were made
     assert set(face["probs"]) == set(CLASSES) and face["label"] in CLASSES
 
 

@@ -53,7 +53,7 @@ def cmd_data_summary(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from ferlab.checkpoint import DEFAULT_MODEL, bundled_models, read_card
+    from ferlab.card import DEFAULT_MODEL, bundled_models, read_card, shipped_accuracy
     from ferlab.models import available, build, count_parameters
 
     archs = [
@@ -69,12 +69,16 @@ def cmd_models(args) -> int:
     bundled = []
     for name in bundled_models():
         card = read_card(name)
+        acc, mode = shipped_accuracy(card)
         bundled.append(
             {
                 "name": name,
                 "architecture": card["architecture"],
                 "parameters": card.get("parameters"),
-                "val_accuracy": card.get("metrics", {}).get("val_accuracy"),
+                # as shipped: with the test-time augmentation its card names as default
+                "val_accuracy": acc,
+                "tta": mode,
+                "val_accuracy_one_pass": card.get("metrics", {}).get("val_accuracy"),
                 "default": name == DEFAULT_MODEL,
             }
         )
@@ -89,7 +93,7 @@ def cmd_models(args) -> int:
             print(f"  {'':<16} {'':>19} parameters: {a['parameters_note']}")
     print("Bundled models:")
     for b in bundled:
-        acc = f"val acc {b['val_accuracy']:.4f}" if b["val_accuracy"] is not None else ""
+        acc = f"val acc {b['val_accuracy']:.4f} as shipped (TTA {b['tta']})" if b["val_accuracy"] else ""
         print(f"  {b['name']:<16} {b['architecture']:<12} {acc}{'  (default)' if b['default'] else ''}")
     if not bundled:
         print("  (none)")
@@ -138,6 +142,8 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def cmd_train(args) -> int:
+    import shutil
+
     from ferlab.training.config import load_config
     from ferlab.training.run import new_run_dir, resume_config, run_training
 
@@ -155,7 +161,7 @@ def cmd_train(args) -> int:
                 "train.batch_size": args.batch_size,
                 "train.seed": args.seed,
                 "train.max_minutes": args.max_minutes,
-                "data.path": args.data,
+                "data.path": args.data or (os.environ.get("FERLAB_DATA") if not args.config else None),
                 "data.limit_train": args.limit_train,
                 "data.limit_val": args.limit_val,
                 "data.balanced": False if args.no_balanced else None,
@@ -171,18 +177,32 @@ def cmd_train(args) -> int:
         if (run_dir / "checkpoints" / "last.ckpt").exists():
             raise FerlabError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
         resume = False
-    run_training(
-        cfg,
-        run_dir,
-        resume=resume,
-        devices=args.devices,
-        strategy=args.strategy,
-        accelerator=args.accelerator,
-        progress=not args.no_progress,
-        command=command,
-    )
+    existed = run_dir.exists()
+    try:
+        run_training(
+            cfg,
+            run_dir,
+            resume=resume,
+            devices=args.devices,
+            strategy=args.strategy,
+            accelerator=args.accelerator,
+            progress=not args.no_progress,
+            command=command,
+        )
+    except BaseException:
+        # A run that fails before its first checkpoint leaves nothing behind; a later failure
+        # leaves a resumable run, and says so.
+        if not resume and _is_global_zero():
+            if (run_dir / "checkpoints" / "last.ckpt").exists():
+                print(f"ferlab: run {run_dir} is incomplete; continue it with --resume {run_dir}", file=sys.stderr)
+            elif not existed:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     if _is_global_zero():
-        summary = json.loads((run_dir / "summary.json").read_text())
+        summary_file = run_dir / "summary.json"
+        if not summary_file.is_file():
+            raise FerlabError(f"{run_dir}: training stopped before finishing an epoch (no summary.json)")
+        summary = json.loads(summary_file.read_text())
         best = summary.get("best") or {}
         print(
             f"run {run_dir}: {summary['epochs_completed']}/{summary['epochs_planned']} epochs, best val acc "
@@ -257,12 +277,12 @@ def cmd_compare(args) -> int:
     return 0
 
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
-
-
 def expand_inputs(items: list[str]) -> list[Path]:
-    """Files, folders (recursive, images only) and globs → file list, in a stable order."""
+    """Files, folders (recursive, images only) and globs → file list, in a stable order.
+    A folder or pattern that yields no image is an error naming it, never a silent empty run."""
     import glob
+
+    from ferlab.paths import IMAGE_EXTS
 
     out: list[Path] = []
     for item in items:
@@ -272,7 +292,12 @@ def expand_inputs(items: list[str]) -> list[Path]:
                 raise FerlabError(f"{item}: pattern matches no file")
             out += [Path(m) for m in matches if Path(m).is_file()]
         elif Path(item).is_dir():
-            out += sorted(p for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+            found = sorted(p for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+            if not found:
+                raise FerlabError(
+                    f"{item}: no images found in this folder or below (looked for {', '.join(sorted(IMAGE_EXTS))})"
+                )
+            out += found
         else:
             out.append(Path(item))
     return out
@@ -294,35 +319,38 @@ def cmd_predict(args) -> int:
     import csv
 
     from ferlab.inference.annotate import annotate
-    from ferlab.inference.images import load_image
+    from ferlab.inference.images import open_image
     from ferlab.inference.recognizer import Recognizer
 
-    rec = Recognizer(args.model, backend=args.backend, tta=args.tta, min_face=args.min_face)
     paths = expand_inputs(args.paths)
+    rec = Recognizer(args.model, backend=args.backend, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
     results, failed = [], 0
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
     for p in paths:
         try:
-            rgb = load_image(p)
-            faces = rec.predict(rgb)
+            rgb, scale = open_image(p)
+            found = rec.predict(rgb)
         except FerlabError as e:
             failed += 1
             print(f"ferlab: error: {e}", file=sys.stderr)
             continue
-        results.append({"path": str(p), "faces": [f.to_dict() for f in faces]})
+        faces = [f.scaled(1 / scale) for f in found]  # boxes in the file's own pixels
+        results.append({"path": str(p), "model": rec.name, "tta": rec.tta, "faces": [f.to_dict() for f in faces]})
         if args.annotate:
-            write_image(Path(args.annotate) / f"{p.stem}_annotated.jpg", annotate(rgb, faces))
+            write_image(Path(args.annotate) / f"{p.stem}_annotated.jpg", annotate(rgb, found))
         if not args.json:
             print(f"{p}: {len(faces)} face(s)")
             for i, f in enumerate(faces, 1):
                 top = sorted(f.probs.items(), key=lambda kv: -kv[1])[:3]
                 print(
-                    f"  #{i} {f.label:<8} {f.probs[f.label]:.2f}  box {list(f.box)}  "
+                    f"  #{i} {f.label:<8} {f.confidence:.2f}  box {list(f.box)}  "
                     + "  ".join(f"{c} {v:.2f}" for c, v in top[1:])
                 )
     if args.json:
         _print_json(results)
+    elif results:
+        print(f"(model {rec.name}, test-time augmentation {rec.tta})")
     if args.csv:
         from ferlab.io import atomic_write
 
@@ -331,15 +359,25 @@ def cmd_predict(args) -> int:
         def write_csv(tmp: str) -> None:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
-                w.writerow(["path", "face", "x", "y", "w", "h", "score", "label", *classes])
+                w.writerow(
+                    ["path", "face", "x", "y", "w", "h", "score", "label", "confidence", *classes, "model", "tta"]
+                )
                 for r in results:
                     for i, f in enumerate(r["faces"], 1):
-                        w.writerow([r["path"], i, *f["box"], f["score"], f["label"], *(f["probs"][c] for c in classes)])
+                        w.writerow(
+                            [r["path"], i, *f["box"], f["score"], f["label"], f["confidence"]]
+                            + [f["probs"][c] for c in classes]
+                            + [r["model"], r["tta"]]
+                        )
 
         atomic_write(args.csv, write_csv)
     if failed:
         print(f"ferlab: {failed} of {len(paths)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _detector_kwargs(args) -> dict:
+    return {"detector": args.detector, "detector_weights": args.detector_weights, "align": not args.no_align}
 
 
 def cmd_video(args) -> int:
@@ -389,17 +427,17 @@ def cmd_explain(args) -> int:
         return 0
     if not args.image:
         raise FerlabError("explain needs an IMAGE, or --data PATH for per-class mean saliency")
-    from ferlab.inference.faces import crop_face
+    from ferlab.inference.faces import to_face_array
     from ferlab.inference.recognizer import Recognizer
 
-    rec = Recognizer(args.model)
-    rgb, dets = rec.detect(args.image)
-    if not dets:
+    rec = Recognizer(args.model, **_detector_kwargs(args))
+    rgb, found = rec.detect(args.image)
+    if not found:
         if not args.whole:
             raise FerlabError(f"{args.image}: no face found (use --whole to explain the image as one face)")
-        h, w = rgb.shape[:2]
-        dets = [((0, 0, w, h), 1.0)]
-    faces = np.stack([crop_face(rgb, box, rec.margin) for box, _ in dets])
+        faces = to_face_array(rgb)[None]
+    else:
+        faces = np.stack([f.crop for f in found])
     cams, probs = explain.grad_cam(rec.model, rec.card, faces)
     explain.plot_explanations(faces, cams, probs, rec.classes, args.out, f"{Path(args.image).name} — {rec.name}")
     print(f"{args.image}: {len(faces)} face(s) explained: {args.out}")
@@ -477,6 +515,7 @@ def cmd_ensemble(args) -> int:
     model, card = build_ensemble(args.models, data=args.data, fit=args.fit_weights)
     if args.name:
         card["name"] = args.name
+    card["command"] = shlex.join(["ferlab", *args.argv])
     out = save_checkpoint(model, card, args.out)
     w = ", ".join(
         f"{m['name']} {x:.3f}"
@@ -536,6 +575,42 @@ TTA_CARD_ARG = {
 }
 
 
+HELP_MODEL = (
+    "bundled model name (see `ferlab models`) or a path: checkpoint, checkpoint folder or run dir "
+    "(default: the bundled default)"
+)
+HELP_DATA = (
+    "FER-2013: Kaggle folder or .zip, or fer2013.csv "
+    "(default: $FERLAB_DATA, else ../shared/data/fer2013-no-private.zip)"
+)
+
+
+def _at_least_one(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _add_detector_args(p: argparse.ArgumentParser) -> None:
+    from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS
+
+    p.add_argument(
+        "--detector",
+        default=DEFAULT_DETECTOR,
+        choices=DETECTORS,
+        help=f"face detector (default: {DEFAULT_DETECTOR}, shipped; yunet: weights from --detector-weights, "
+        "$FERLAB_YUNET or the cache dir, else downloaded once and checked)",
+    )
+    p.add_argument("--detector-weights", metavar="PATH", help="the detector's weights file (YuNet)")
+    p.add_argument(
+        "--no-align", action="store_true", help="square crop around the box instead of turning the face upright"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ferlab", description="Facial emotion recognition on FER-2013.")
     p.add_argument("--version", action="version", version=f"ferlab {__import__('ferlab').__version__}")
@@ -544,27 +619,34 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="inspect FER-2013 copies").add_subparsers(dest="data_command", required=True)
     s = d.add_parser("summary", help="counts per split and class, duplicates, defects")
     s.add_argument("path", help="Kaggle folder or .zip, or fer2013.csv")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("--plot", metavar="FILE", help="write the class-distribution figure (study Figure 1)")
     s.add_argument("--strict", action="store_true", help="unreadable images are errors, not skipped")
     s.set_defaults(func=cmd_data_summary)
 
     m = sub.add_parser("models", help="registered architectures and bundled models")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="print the result as JSON")
     m.set_defaults(func=cmd_models)
 
     i = sub.add_parser("info", help="show a model's card (default: the bundled default model)")
-    i.add_argument("--model", default=None)
-    i.add_argument("--json", action="store_true")
+    i.add_argument(
+        "--model",
+        default=None,
+        help=HELP_MODEL,
+    )
+    i.add_argument("--json", action="store_true", help="print the result as JSON")
     i.set_defaults(func=cmd_info)
 
     t = sub.add_parser("train", help="train a model from a config")
     t.add_argument("--config", help="YAML under configs/")
-    t.add_argument("--data")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--lr", type=float)
-    t.add_argument("--batch-size", type=int)
-    t.add_argument("--seed", type=int)
+    t.add_argument(
+        "--data",
+        help=HELP_DATA + "; overrides the config's data.path",
+    )
+    t.add_argument("--epochs", type=_at_least_one, help="epochs to train (at least 1); overrides train.epochs")
+    t.add_argument("--lr", type=float, help="learning rate; overrides train.lr")
+    t.add_argument("--batch-size", type=int, help="batch size; overrides train.batch_size")
+    t.add_argument("--seed", type=int, help="random seed; overrides train.seed")
     t.add_argument("--max-minutes", type=float, help="stop after this long, wherever the schedule is")
     t.add_argument("--budget-minutes", type=float, help="fit the epoch count (epochs = the cap) to this wall time")
     t.add_argument("--precision", help="Lightning precision, e.g. bf16-mixed on a GPU")
@@ -572,128 +654,178 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="any config value, e.g. train.mixup=0.2"
     )
     t.add_argument("--threads", type=int, help="torch intra-op threads")
-    t.add_argument("--limit-train", type=int, help="use a seeded subset of N training images")
-    t.add_argument("--limit-val", type=int)
+    t.add_argument("--limit-train", type=int, help="use a seeded, class-stratified subset of N training images")
+    t.add_argument("--limit-val", type=int, help="use a seeded, class-stratified subset of N validation images")
     t.add_argument("--no-balanced", action="store_true", help="turn off inverse-frequency resampling")
-    t.add_argument("--class-weighted-loss", action="store_true")
-    t.add_argument("--name")
+    t.add_argument(
+        "--class-weighted-loss",
+        action="store_true",
+        help="weight the loss by inverse class frequency (instead of resampling)",
+    )
+    t.add_argument("--name", help="run name (default: the config file's name)")
     t.add_argument("--out", help="run directory (default: runs/NAME-TIMESTAMP)")
-    t.add_argument("--runs-root", default="runs")
+    t.add_argument("--runs-root", default="runs", help="folder for new run directories")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run")
     t.add_argument("--devices", default="1", help="Lightning devices (e.g. 2)")
     t.add_argument("--strategy", default="auto", help="Lightning strategy (e.g. ddp)")
-    t.add_argument("--accelerator", default="auto")
-    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--accelerator", default="auto", help="Lightning accelerator: auto, cpu, gpu")
+    t.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy, macro F1, confusion")
     e.add_argument("--model", default=None, help="checkpoint path, run dir or bundled name (default: bundled)")
-    e.add_argument("--data", default=DEFAULT_DATA)
-    e.add_argument("--split", default="val", choices=["train", "val", "test"])
+    e.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help=HELP_DATA,
+    )
+    e.add_argument(
+        "--split",
+        default="val",
+        choices=["train", "val", "test"],
+        help="val = PublicTest, test = PrivateTest, train = Training",
+    )
     e.add_argument("--tta", **TTA_CARD_ARG)
-    e.add_argument("--json", action="store_true")
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--plot", metavar="FILE", help="write the confusion figure (study Figure 6)")
     e.add_argument("--out", metavar="FILE", help="also write the JSON here")
     e.set_defaults(func=cmd_evaluate)
 
     c = sub.add_parser("compare", help="per-class accuracy of several models side by side")
     c.add_argument("inputs", nargs="+", help="evaluation JSON files, run dirs or checkpoints")
-    c.add_argument("--out", required=True)
+    c.add_argument("--out", required=True, help="folder for the figure and the Markdown table")
     c.add_argument("--data", default=DEFAULT_DATA, help="data for inputs that need evaluating")
-    c.add_argument("--split", default="val")
+    c.add_argument("--split", default="val", help="split to evaluate inputs that need evaluating")
     c.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("predict", help="find faces in images and name their emotions")
     pr.add_argument("paths", nargs="+", help="images, folders (recursive) or globs")
     pr.add_argument("--model", default=None, help="checkpoint path or bundled name (default: bundled default)")
-    pr.add_argument("--json", action="store_true")
-    pr.add_argument("--csv", metavar="FILE")
+    pr.add_argument(
+        "--json",
+        action="store_true",
+        help="print every file's faces as JSON (boxes, scores, labels, probabilities, model, TTA)",
+    )
+    pr.add_argument("--csv", metavar="FILE", help="also write one CSV row per face")
     pr.add_argument("--annotate", metavar="DIR", help="write annotated copies here")
-    pr.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
+    pr.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"], help="inference engine")
     pr.add_argument("--tta", **TTA_CARD_ARG)
-    pr.add_argument("--min-face", type=int, default=24, help="smallest face side in pixels")
+    pr.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
+    _add_detector_args(pr)
     pr.set_defaults(func=cmd_predict)
 
     v = sub.add_parser("video", help="emotions over a video file or webcam")
     v.add_argument("source", help="video file, or a webcam index such as 0")
-    v.add_argument("--model", default=None)
+    v.add_argument(
+        "--model",
+        default=None,
+        help=HELP_MODEL,
+    )
     # Real time comes first: one pass per face, whatever TTA the card ships for photos.
     v.add_argument("--tta", **{**TTA_CARD_ARG, "default": "none", "help": "test-time augmentation (default: none)"})
     v.add_argument("--out", help="annotated video (.mp4)")
     v.add_argument("--csv", help="one row per frame and face")
     v.add_argument("--every", type=int, default=1, help="detect and classify every N-th frame")
     v.add_argument("--smooth", type=int, default=1, help="average each track's probabilities over K detections")
-    v.add_argument("--max-frames", type=int)
-    v.add_argument("--detect-side", type=int, default=320, help="search faces on frames scaled to this longer side")
-    v.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"])
-    v.add_argument("--min-face", type=int, default=24)
-    v.add_argument("--no-progress", action="store_true")
+    v.add_argument("--max-frames", type=int, help="stop after this many frames")
+    v.add_argument("--detect-side", type=int, help="search faces on frames scaled to this longer side (default: 320)")
+    v.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"], help="inference engine")
+    v.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
+    _add_detector_args(v)
+    v.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     v.set_defaults(func=cmd_video)
 
     ex = sub.add_parser("explain", help="Grad-CAM per face, or per-class mean saliency over a data split")
-    ex.add_argument("image", nargs="?")
-    ex.add_argument("--model", default=None)
+    ex.add_argument("image", nargs="?", help="photo whose faces to explain")
+    ex.add_argument(
+        "--model",
+        default=None,
+        help=HELP_MODEL,
+    )
     ex.add_argument("--out", required=True, help="figure file (.png)")
     ex.add_argument("--whole", action="store_true", help="no face found: explain the whole image as a face")
     ex.add_argument("--data", help="FER-2013 source: draw per-class mean saliency instead")
-    ex.add_argument("--split", default="val")
-    ex.add_argument("--per-class", type=int, default=200)
+    ex.add_argument("--split", default="val", help="split for --data")
+    ex.add_argument("--per-class", type=int, default=200, help="images per class averaged, at most")
+    _add_detector_args(ex)
     ex.set_defaults(func=cmd_explain)
 
     xp = sub.add_parser("export", help="export a model to ONNX, its card as metadata")
-    xp.add_argument("--model", default=None)
-    xp.add_argument("--onnx", required=True, metavar="OUT.onnx")
+    xp.add_argument(
+        "--model",
+        default=None,
+        help=HELP_MODEL,
+    )
+    xp.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write")
     xp.set_defaults(func=cmd_export)
 
     sw = sub.add_parser("sweep", help="one run per learning rate, loss curves side by side (study Figure 4)")
-    sw.add_argument("--config", required=True)
-    sw.add_argument("--lr", type=float, nargs="+", required=True)
-    sw.add_argument("--out", default="runs/sweep")
-    sw.add_argument("--data")
-    sw.add_argument("--epochs", type=int)
-    sw.add_argument("--batch-size", type=int)
-    sw.add_argument("--seed", type=int)
-    sw.add_argument("--limit-train", type=int)
-    sw.add_argument("--limit-val", type=int)
-    sw.add_argument("--no-progress", action="store_true")
+    sw.add_argument("--config", required=True, help="YAML config to sweep")
+    sw.add_argument("--lr", type=float, nargs="+", required=True, help="learning rates, one run each")
+    sw.add_argument("--out", default="runs/sweep", help="folder for the runs and the figure")
+    sw.add_argument(
+        "--data",
+        help=HELP_DATA,
+    )
+    sw.add_argument("--epochs", type=_at_least_one, help="epochs per run")
+    sw.add_argument("--batch-size", type=int, help="batch size")
+    sw.add_argument("--seed", type=int, help="random seed")
+    sw.add_argument("--limit-train", type=int, help="use a seeded, class-stratified subset of N training images")
+    sw.add_argument("--limit-val", type=int, help="use a seeded, class-stratified subset of N validation images")
+    sw.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     sw.set_defaults(func=cmd_sweep)
 
     sv = sub.add_parser("serve", help="REST API and web page (photos and webcam)")
-    sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port")
     sv.add_argument("--model", action="append", help="load this model (repeatable); default: the bundled one")
-    sv.add_argument("--max-upload-mb", type=float, default=10.0)
+    sv.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted, MB (more: 413)")
     sv.add_argument("--timeout", type=float, default=15.0, help="per-request deadline, seconds")
     sv.add_argument("--concurrency", type=int, default=4, help="requests processed at once")
     sv.add_argument("--queue", type=int, default=64, help="requests allowed to wait; more get 503")
-    sv.add_argument("--no-micro-batch", action="store_true")
+    sv.add_argument(
+        "--no-micro-batch", action="store_true", help="classify each request alone instead of batching concurrent ones"
+    )
     sv.set_defaults(func=cmd_serve)
 
     rp = sub.add_parser("reproduce", help="run the study's experiments and write the report with its figures")
-    rp.add_argument("--data", default=DEFAULT_DATA)
-    rp.add_argument("--budget", default="smoke", choices=["smoke", "cpu", "full"])
-    rp.add_argument("--out")
+    rp.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help=HELP_DATA,
+    )
+    rp.add_argument(
+        "--budget",
+        default="smoke",
+        choices=["smoke", "cpu", "full"],
+        help="smoke: minutes, tiny subsets; cpu: hours on 2 cores; full: the study's schedule, GPU",
+    )
+    rp.add_argument("--out", help="output folder (default: runs/reproduce-BUDGET)")
     rp.add_argument("--backbone", help="pretrained backbone: hub name or local folder (default: the configs')")
-    rp.add_argument("--no-progress", action="store_true")
+    rp.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     rp.set_defaults(func=cmd_reproduce)
 
     en = sub.add_parser("ensemble", help="soft-voting ensemble of trained models, saved as one checkpoint")
     en.add_argument("models", nargs="+", help="checkpoints, run dirs or bundled names")
     en.add_argument("--out", required=True, help="checkpoint folder to write")
     en.add_argument("--fit-weights", action="store_true", help="fit weights on --data's val split")
-    en.add_argument("--data", default=DEFAULT_DATA)
-    en.add_argument("--name")
+    en.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        help=HELP_DATA + " (for --fit-weights)",
+    )
+    en.add_argument("--name", help="name in the ensemble's card")
     en.set_defaults(func=cmd_ensemble)
 
     lc = sub.add_parser("curves", help="train/val loss curves of runs side by side (study Figures 3-5)")
     lc.add_argument("runs", nargs="+", help="run directories")
-    lc.add_argument("--out", required=True)
-    lc.add_argument("--title")
+    lc.add_argument("--out", required=True, help="figure file (.png)")
+    lc.add_argument("--title", help="figure title")
     lc.set_defaults(func=cmd_curves)
 
     b = sub.add_parser("bundle", help="evaluate a trained checkpoint and store it as a named bundled model")
     b.add_argument("source", help="run dir or checkpoint")
-    b.add_argument("--name", required=True)
+    b.add_argument("--name", required=True, help="name to bundle under")
     b.add_argument("--data", default=DEFAULT_DATA, help="data whose val split the card reports")
     b.add_argument("--out", help="folder (default: the package's weights/)")
     b.add_argument(

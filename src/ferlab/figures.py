@@ -15,10 +15,12 @@ import numpy as np
 from ferlab.labels import CLASSES, COLOURS, DISPLAY
 
 
-def _save(fig, out: str | os.PathLike, fmt: str | None = None) -> None:
+def _save(fig, out: str | os.PathLike, fmt: str | None = None):
+    """Save and close; returns the figure, so tests can check what was drawn (overlaps, colours)."""
     fig.tight_layout()
     fig.savefig(out, dpi=130, format=fmt)
     plt.close(fig)
+    return fig
 
 
 def save_figure(fig, out: str | os.PathLike) -> None:
@@ -35,9 +37,13 @@ def plot_class_distribution(
     out: str | os.PathLike,
     title: str = "FER-2013 class frequency",
     fmt: str | None = None,
-) -> None:
-    """Figure 1: images per class, one bar group per split."""
+):
+    """Figure 1: images per class, one bar group per split. Bars take their class's colour; the
+    split is told by the hatching, which is what the legend shows (in neutral swatches)."""
+    from matplotlib.patches import Patch
+
     splits = [s for s in counts if sum(counts[s].values())]
+    hatches = ["", "///", "...", "xx"]
     fig, ax = plt.subplots(figsize=(8, 4.2))
     width = 0.8 / max(1, len(splits))
     x = np.arange(len(CLASSES))
@@ -47,9 +53,8 @@ def plot_class_distribution(
             x + (i - (len(splits) - 1) / 2) * width,
             vals,
             width,
-            label=s,
             color=[COLOURS[c] for c in CLASSES],
-            alpha=1.0 - 0.3 * i,
+            hatch=hatches[i % len(hatches)],
             edgecolor="black",
             linewidth=0.4,
         )
@@ -58,8 +63,12 @@ def plot_class_distribution(
     ax.set_ylabel("images")
     ax.set_title(title)
     if len(splits) > 1:
-        ax.legend(title="split")
-    _save(fig, out, fmt)
+        handles = [
+            Patch(facecolor="white", edgecolor="black", hatch=hatches[i % len(hatches)], label=s)
+            for i, s in enumerate(splits)
+        ]
+        ax.legend(handles=handles, title="split")
+    return _save(fig, out, fmt)
 
 
 def plot_loss_curves(
@@ -81,9 +90,12 @@ def plot_loss_curves(
         if any(a is not None for a in accs):
             best = int(np.nanargmax([a if a is not None else np.nan for a in accs]))
             ax.axvline(ep[best], color="grey", ls=":", lw=1)
-            ax.annotate(
-                f"best val acc {accs[best]:.3f}",
-                (ep[best], ax.get_ylim()[1]),
+            # y in axes fractions: the label stays inside the panel whatever the loss range
+            ax.text(
+                ep[best],
+                0.97,
+                f"best val acc {accs[best]:.3f} ",
+                transform=ax.get_xaxis_transform(),
                 fontsize=8,
                 ha="right",
                 va="top",
@@ -97,7 +109,7 @@ def plot_loss_curves(
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    _save(fig, out, fmt)
+    return _save(fig, out, fmt)
 
 
 def plot_confusion(
@@ -129,7 +141,7 @@ def plot_confusion(
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, label="fraction of true class")
-    _save(fig, out, fmt)
+    return _save(fig, out, fmt)
 
 
 def plot_per_class(
@@ -137,20 +149,22 @@ def plot_per_class(
     out: str | os.PathLike,
     title: str = "Per-class accuracy",
     fmt: str | None = None,
-) -> None:
-    """Figure 8: per-class accuracy of several models, bars side by side."""
-    fig, ax = plt.subplots(figsize=(9, 4.2))
+):
+    """Figure 8: per-class accuracy of several models, bars side by side, each bar's value written
+    upright above it (side by side they would run into each other), legend below the plot."""
     n = len(models)
+    fig, ax = plt.subplots(figsize=(max(9, 1.6 * n + 4), 4.8))
     width = 0.8 / max(1, n)
     x = np.arange(len(CLASSES))
     cmap = plt.get_cmap("tab10")
     for i, (name, per_class) in enumerate(models.items()):
         vals = [per_class.get(c, 0.0) for c in CLASSES]
         bars = ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=name, color=cmap(i % 10))
-        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=2, rotation=90)
     ax.set_xticks(x, [DISPLAY[c] for c in CLASSES])
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.18)
+    ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("accuracy (recall) per class")
     ax.set_title(title)
-    ax.legend(fontsize=8)
-    _save(fig, out, fmt)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(n, 5), frameon=False)
+    return _save(fig, out, fmt)

@@ -110,15 +110,15 @@ def _config(name: str, data: str, overrides: dict) -> dict:
 def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> dict:
     """Evaluate a run's best checkpoint; a frozen-bottom ViT reuses its feature cache."""
     from ferlab.checkpoint import load_model
-    from ferlab.data.fer2013 import cache_dir
     from ferlab.evaluation.metrics import compute_metrics, predict_probs
     from ferlab.models.feature_cache import cached_hidden
+    from ferlab.paths import cache_dir
     from ferlab.training.config import cached_block
 
     model, card = load_model(run_dir)
-    sp = data.split(split)
-    if limit:
-        sp = sp.subset(torch.arange(min(limit, len(sp))))
+    # a smoke budget evaluates a seeded subset stratified across classes (never the first N: sorted
+    # by class, those would all be one class); every model sees the same images
+    sp = data.split(split).limited(limit, seed=0)
     t = cfg["train"]
     if t.get("feature_cache") and t.get("freeze") and hasattr(model, "blocks"):
         start = cached_block(t["freeze"], len(model.blocks))
@@ -134,6 +134,7 @@ def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> 
         "tta": False,
         **compute_metrics(probs, sp.labels),
         "_probs": probs,
+        "_labels": sp.labels,
     }
 
 
@@ -243,12 +244,12 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
     best_vit = max(vit_keys, key=lambda k: evals["val"][k]["accuracy"])
     members = ["cnn_v2_1", best_vit]
     val_probs = torch.stack([evals["val"][k]["_probs"] for k in members])
-    weights = fit_weights(val_probs, data.split("val").labels[: val_probs.shape[1]])
+    weights = fit_weights(val_probs, evals["val"]["cnn_v2_1"]["_labels"])
     from ferlab.evaluation.metrics import compute_metrics
 
     ens_evals = {}
     for s in splits:
-        labels = data.split(s).labels[: evals[s]["cnn_v2_1"]["_probs"].shape[0]]
+        labels = evals[s]["cnn_v2_1"]["_labels"]
         for name, w in (("ensemble_equal", [0.5, 0.5]), ("ensemble_fitted", weights)):
             p = sum(wi * evals[s][k]["_probs"] for wi, k in zip(w, members, strict=True))
             ens_evals.setdefault(s, {})[name] = {

@@ -7,13 +7,16 @@
   draws, so the model has seen such faces; borders are filled by reflection, as in training.
 
 Every caller (evaluation, the recognizer, the ONNX path, the benchmarks) takes its views from
-here, so a mode means the same thing everywhere.
+here, so a mode means the same thing everywhere. `views_np` gives the same views in numpy, for the
+onnxruntime path that runs without torch (a test holds the two equal).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ferlab.errors import FerlabError
 
@@ -78,3 +81,49 @@ def averaged(
     for v in vs[1:]:
         total = total + probs_of(v)
     return total / len(vs)
+
+
+def _reflect(c: np.ndarray, n: int) -> np.ndarray:
+    """grid_sample's reflection padding (align_corners=False): mirror about -0.5 and n - 0.5, then clip."""
+    span = float(n)
+    c = np.abs(c + 0.5)
+    flips = np.floor(c / span)
+    extra = np.fmod(c, span)
+    c = np.where(flips % 2 == 0, extra, span - extra) - 0.5
+    return np.clip(c, 0, n - 1)
+
+
+def _axis_matrix(n: int, shift: float, zoom: float) -> np.ndarray:
+    """(n, n) bilinear resampling matrix of one axis of `warp`: the warp is separable (no rotation)."""
+    j = np.arange(n)
+    src = ((2 * j + 1) / n - 1) / zoom - 2 * shift / n  # normalised source coordinate, as affine_grid
+    ix = _reflect(((src + 1) * n - 1) / 2, n)
+    x0 = np.floor(ix).astype(np.int64)
+    w = ix - x0
+    m = np.zeros((n, n), np.float64)
+    np.add.at(m, (j, x0), 1 - w)
+    np.add.at(m, (j, np.minimum(x0 + 1, n - 1)), w)
+    return m.astype(np.float32)
+
+
+def views_np(x: np.ndarray, mode: str) -> list[np.ndarray]:
+    """`views` for a float32 numpy batch (N,C,H,W)."""
+    mode = tta_mode(mode)
+    if mode == "none":
+        return [x]
+    if mode == "flip":
+        return [x, x[..., ::-1]]
+    out = []
+    h, w = x.shape[-2:]
+    for dx, dy, zoom in _WARPS:
+        v = x if (dx, dy, zoom) == (0, 0, 1.0) else _axis_matrix(h, dy, zoom) @ x @ _axis_matrix(w, dx, zoom).T
+        out += [v, v[..., ::-1]]
+    return out
+
+
+def averaged_np(probs_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, mode: str) -> np.ndarray:
+    """`averaged` for numpy: all views of a few faces go through as one batch."""
+    vs = views_np(x, mode)
+    if len(vs) == 1:
+        return probs_of(x)
+    return probs_of(np.ascontiguousarray(np.concatenate(vs))).reshape(len(vs), len(x), -1).mean(0)

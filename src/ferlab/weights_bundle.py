@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ferlab.checkpoint import WEIGHTS_FILE, load_model, save_checkpoint
+from ferlab.checkpoint import BUNDLED_DIR, WEIGHTS_FILE, load_model, save_checkpoint
 from ferlab.data import load_fer2013
 from ferlab.evaluation import evaluate_model
 from ferlab.io import atomic_write
@@ -66,6 +66,10 @@ def bundle(source: str, name: str, *, data: str, out_dir: Path, tta_default: str
         "latency_ms_per_face_batch64": round(latency_ms(model, card, 64), 3),
         "latency_machine": machine_info(),
     }
+    return _write_bundle(model, card, out_dir, name)
+
+
+def _write_bundle(model: torch.nn.Module, card: dict, out_dir: Path, name: str) -> Path:
     tmp = out_dir / f".{name}.bundle"
     save_checkpoint(model, card, tmp)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,3 +79,11 @@ def bundle(source: str, name: str, *, data: str, out_dir: Path, tta_default: str
         f.unlink()
     tmp.rmdir()
     return out_dir / f"{name}.safetensors"
+
+
+def add_card_metrics(name: str, metrics: dict, out_dir: Path = BUNDLED_DIR) -> Path:
+    """Record further measurements (e.g. label stability) in a bundled model's card; same weights."""
+    model, card = load_model(name)
+    card = {k: v for k, v in card.items() if not k.startswith("_")}
+    card["metrics"] = {**card.get("metrics", {}), **metrics}
+    return _write_bundle(model, card, out_dir, name)

@@ -59,20 +59,14 @@ class FerDataModule(L.LightningDataModule):
         if self.data is None:
             self.data = load_fer2013(self.source, strict=self.strict)
 
-    def _limited(self, split: Split, limit: int | None) -> Split:
-        if not limit or limit >= len(split):
-            return split
-        # A seeded, class-stratified subset keeps tiny runs representative.
-        g = torch.Generator().manual_seed(self.seed)
-        return split.subset(torch.randperm(len(split), generator=g)[:limit].sort().values)
-
     @property
     def train_split(self) -> Split:
-        return self._limited(self.data.splits["train"], self.limit_train)
+        # a seeded subset stratified across classes keeps tiny runs representative
+        return self.data.splits["train"].limited(self.limit_train, self.seed)
 
     @property
     def val_split(self) -> Split:
-        return self._limited(self.data.splits["val"], self.limit_val)
+        return self.data.splits["val"].limited(self.limit_val, self.seed)
 
     def train_dataloader(self) -> DataLoader:
         split = self.train_split

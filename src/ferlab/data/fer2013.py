@@ -26,9 +26,9 @@ from PIL import Image
 
 from ferlab.errors import FerlabError
 from ferlab.labels import CLASSES, NUM_CLASSES, canonical_class
+from ferlab.paths import IMAGE_EXTS, cache_dir
 
 SIZE = 48
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm"}
 READER_VERSION = 2  # bump when decoding changes, so stale caches are not reused
 SPLITS = ("train", "val", "test")
 PREFIX_SPLIT = {"training": "train", "publictest": "val", "privatetest": "test"}
@@ -54,6 +54,14 @@ class Split:
     def subset(self, index: torch.Tensor | list[int]) -> Split:
         index = torch.as_tensor(index, dtype=torch.long)
         return Split(self.images[index], self.labels[index], [self.names[i] for i in index.tolist()])
+
+    def limited(self, n: int | None, seed: int = 0) -> Split:
+        """A seeded subset of n images stratified across classes (the whole split when n is None
+        or ≥ its size): every class keeps its share, and each class present keeps at least one
+        image when n allows, so a small evaluation never holds a single class."""
+        if not n or n >= len(self):
+            return self
+        return self.subset(stratified_subset(self.labels.numpy(), n, seed))
 
 
 @dataclass
@@ -314,13 +322,6 @@ def _fingerprint(path: Path) -> str:
     return h.hexdigest()[:24]
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("FERLAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "ferlab"
-    )
-    return Path(base)
-
-
 def _save_cache(file: Path, raw: dict) -> None:
     arrays = {}
     for split, r in raw["records"].items():
@@ -355,6 +356,27 @@ def _load_cache(file: Path) -> dict | None:
         r["names"] = r["names"].tolist()
         r["hashes"] = r["hashes"].tolist()
     return {"records": recs, "stats": stats}
+
+
+def stratified_subset(labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """Sorted indices of n items, each class's count proportional to its share (largest remainders),
+    at least one per present class while n allows; seeded."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts / counts.sum() * n
+    take = np.minimum(np.floor(share).astype(int), counts)
+    if n >= len(classes):
+        take = np.maximum(take, 1)
+    # hand out what is left by largest remainder, then take back any excess from the biggest classes
+    for i in np.argsort(-(share - np.floor(share))):
+        if take.sum() >= n:
+            break
+        if take[i] < counts[i]:
+            take[i] += 1
+    while take.sum() > n:
+        take[np.argmax(take)] -= 1
+    picked = [rng.permutation(np.flatnonzero(labels == c))[:k] for c, k in zip(classes, take, strict=True)]
+    return np.sort(np.concatenate(picked))
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,6 @@ from functools import partial
 
 import torch
 from torch import nn
-from torchmetrics.functional.classification import multiclass_confusion_matrix, multiclass_f1_score
 
 from ferlab.labels import CLASSES, NUM_CLASSES
 from ferlab.preprocess import to_model_input
@@ -40,6 +39,9 @@ def predict_probs(
 
 
 def compute_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict:
+    # imported here: torchmetrics costs seconds at import, and predicting photos never needs it
+    from torchmetrics.functional.classification import multiclass_confusion_matrix, multiclass_f1_score
+
     pred = probs.argmax(1)
     cm = multiclass_confusion_matrix(pred, labels, NUM_CLASSES)
     support = cm.sum(1)

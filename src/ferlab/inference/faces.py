@@ -1,108 +1,95 @@
-"""Face detection that works offline, and the crop every detector's boxes go through.
+"""From a detected face to the model's 48×48 input: upright (aligned on the eyes) and framed as
+FER-2013 faces are framed, or — without landmarks, or with `align=False` — a square crop around
+the detector's box as before.
 
-The default detector is OpenCV's Haar cascade (`haarcascade_frontalface_alt2.xml`), whose model
-file ships inside the opencv-python-headless 4.x wheel (`cv2.data`), so it needs no download;
-benchmarks/detectors.py compares the shipped cascades and settings on recall and speed. Its limits: frontal and
-near-frontal faces, roughly upright (±15°); profiles and heavy occlusion are missed; scores are
-cascade level weights, not probabilities. To use another detector, pass any object with a
-`detect(rgb: np.ndarray) -> list[Detection]` method to `Recognizer(detector=...)`.
+FER-2013's framing, measured (benchmarks/alignment.py fits it on PublicTest faces pasted into
+photos, where the true square is known): the square's centre lies 0.29 of the way from the eyes'
+midpoint to the mouth's, and its side is 1.37 × (eye distance + eye-to-mouth distance), for
+CenterFace and YuNet alike. The eye line is turned horizontal before the crop.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 import cv2
 import numpy as np
 
-from ferlab.errors import FerlabError
+from ferlab.detectors.base import Detection, FaceDetector
+from ferlab.detectors.haar import HaarFaceDetector
 
 FACE_SIZE = 48
+# FER-2013's framing from the five landmarks (see the module docstring)
+FRAME_CENTRE = 0.29
+FRAME_SIDE = 1.37
+
+__all__ = ["FACE_SIZE", "Detection", "FaceDetector", "HaarFaceDetector", "align_face", "crop_face", "face_crop"]
 
 
-@dataclass
-class Detection:
-    box: tuple[int, int, int, int]  # x, y, w, h in pixels of the input image
-    score: float
+def _gray(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
 
 
-class FaceDetector(Protocol):
-    def detect(self, rgb: np.ndarray) -> list[Detection]: ...
-
-
-class HaarFaceDetector:
-    """OpenCV Haar cascade (frontal faces), with a confidence from the cascade's last stage."""
-
-    def __init__(
-        self,
-        min_size: int = 24,
-        scale_factor: float = 1.1,
-        min_neighbors: int = 3,
-        max_side: int = 1280,
-        cascade: str = "haarcascade_frontalface_alt2.xml",
-    ) -> None:
-        # Defaults chosen by benchmarks/detectors.py: alt2 with 3 neighbours finds more faces than
-        # OpenCV's usual default cascade with 5, with fewer false hits, and runs faster.
-        data = getattr(cv2, "data", None)
-        path = f"{data.haarcascades}{cascade}" if data else ""
-        self.cascade = cv2.CascadeClassifier(path)
-        if self.cascade.empty():
-            raise FerlabError(
-                "OpenCV's Haar face cascade is missing (opencv 5.x wheels ship none); "
-                "install opencv-python-headless<5, or pass your own detector, or use classify_faces on crops"
-            )
-        self.min_size = min_size
-        self.scale_factor = scale_factor
-        self.min_neighbors = min_neighbors
-        self.max_side = max_side
-
-    def detect(self, rgb: np.ndarray) -> list[Detection]:
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        # Large photos are searched at reduced size: same faces, a fraction of the time.
-        scale = min(1.0, self.max_side / max(gray.shape))
-        if scale < 1.0:
-            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        gray = cv2.equalizeHist(gray)
-        min_size = max(12, int(self.min_size * scale))
-        boxes, _, weights = self.cascade.detectMultiScale3(
-            gray,
-            scaleFactor=self.scale_factor,
-            minNeighbors=self.min_neighbors,
-            minSize=(min_size, min_size),
-            outputRejectLevels=True,
-        )
-        out = []
-        for (x, y, w, h), s in zip(boxes, np.ravel(weights), strict=False):
-            out.append(Detection(tuple(round(v / scale) for v in (x, y, w, h)), float(s)))
-        return sorted(out, key=lambda d: (d.box[0], d.box[1]))
+def _square(gray: np.ndarray, cx: float, cy: float, side: int) -> tuple[np.ndarray, int, int]:
+    """The side×side square centred at (cx, cy), edges replicated where it leaves the image,
+    and the image coordinates of its top-left pixel."""
+    x0, y0 = round(cx - side / 2), round(cy - side / 2)
+    H, W = gray.shape
+    pad = max(0, -x0, -y0, x0 + side - W, y0 + side - H)
+    px, py = x0, y0
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        px, py = x0 + pad, y0 + pad
+    return gray[py : py + side, px : px + side], x0, y0
 
 
 def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.1) -> np.ndarray:
-    """Square crop around a box (with margin, edge-padded at borders) → uint8 48×48 gray.
-
-    FER-2013 faces fill the frame with a little context; a 10% margin matches them best.
-    """
+    """Square crop around a box (with margin, edge-padded at borders) → uint8 48×48 gray."""
     x, y, w, h = box
-    side = round(max(w, h) * (1 + 2 * margin))
-    cx, cy = x + w / 2, y + h / 2
-    x0, y0 = round(cx - side / 2), round(cy - side / 2)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if rgb.ndim == 3 else rgb
-    H, W = gray.shape
-    pad = max(0, -x0, -y0, x0 + side - W, y0 + side - H)
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    crop = gray[y0 : y0 + side, x0 : x0 + side]
+    side = max(1, round(max(w, h) * (1 + 2 * margin)))
+    crop, _, _ = _square(_gray(rgb), x + w / 2, y + h / 2, side)
     return cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def align_face(rgb: np.ndarray, landmarks, context: float = 1.0) -> np.ndarray:
+    """Rotate the face upright on its eye line and crop it with FER-2013's framing → uint8 48×48.
+
+    `context` scales the square (1.0: FER-2013's own framing). Large faces are first reduced with
+    area averaging, so the rotation never aliases."""
+    pts = np.asarray(landmarks, np.float64)
+    left_eye, right_eye = pts[0], pts[1]
+    eyes, mouth = (left_eye + right_eye) / 2, (pts[3] + pts[4]) / 2
+    angle = np.degrees(np.arctan2(right_eye[1] - left_eye[1], right_eye[0] - left_eye[0]))
+    side = FRAME_SIDE * context * (np.linalg.norm(right_eye - left_eye) + np.linalg.norm(mouth - eyes))
+    side = max(side, 8.0)
+    centre = eyes + FRAME_CENTRE * (mouth - eyes)
+    # a region wide enough for any rotation, reduced to twice the output size first
+    region = max(2, round(side * 1.5))
+    patch, x0, y0 = _square(_gray(rgb), centre[0], centre[1], region)
+    c = centre - (x0, y0)  # the centre in the patch's pixels
+    work = 2 * FACE_SIZE
+    if work < side:
+        size = max(2, round(region * work / side))
+        f = size / region
+        patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+        c = (c + 0.5) * f - 0.5
+        side *= f
+    m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), float(angle), work / side)
+    m[:, 2] += (work - 1) / 2 - c
+    upright = cv2.warpAffine(patch, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return cv2.resize(upright, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+
+
+def face_crop(rgb: np.ndarray, det: Detection, *, align: bool = True, margin: float = 0.1) -> np.ndarray:
+    """The model input for one detection: aligned where the detector gives landmarks (and align is on)."""
+    if align and det.landmarks is not None:
+        return align_face(rgb, det.landmarks)
+    return crop_face(rgb, det.box, margin)
 
 
 def to_face_array(img: np.ndarray) -> np.ndarray:
     """An already-cropped face (any size, gray/RGB) → uint8 48×48 gray."""
     from ferlab.inference.images import array_to_rgb
 
-    rgb = array_to_rgb(np.asarray(img))
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    gray = _gray(array_to_rgb(np.asarray(img)))
     if gray.shape != (FACE_SIZE, FACE_SIZE):
         gray = cv2.resize(gray, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
     return gray

@@ -1,6 +1,8 @@
 """Loading user images safely: paths, PIL images or arrays of any mode/dtype → RGB uint8.
 
-EXIF orientation is applied (phones store portraits sideways), decompression bombs are refused,
+EXIF orientation is applied (phones store portraits sideways), 16-bit and float data are brought
+to 8 bits by their range, very large JPEGs are reduced while decoding (a 108-megapixel phone photo
+decodes at half size, never at full size), decompression bombs are refused with the limit named,
 and every failure is one FerlabError naming the file and the problem.
 """
 
@@ -16,13 +18,49 @@ from PIL import Image, ImageOps
 
 from ferlab.errors import FerlabError
 
-# PIL's default limit is ~89 MP with a warning and 2x that as an error; we refuse at the warning.
+# Decoded images are never larger than this; JPEGs above it are reduced while decoding (draft
+# mode: 1/2, 1/4 or 1/8 scale, almost free), other formats above it are refused.
 MAX_PIXELS = 64_000_000
+# JPEGs over this many pixels are drafted down towards it: faces need far less, and detection
+# searches at ≤ 1280 px anyway.
+WORK_PIXELS = 16_000_000
+
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
+
+
+def to_uint8(a: np.ndarray) -> np.ndarray:
+    """Any numeric image array → uint8 with the same shape, in one place for files and arrays.
+
+    uint8 is kept; bool → 0/255; floats in [0, 1] are scaled by 255; integers and floats already
+    within [0, 255] are taken as 8-bit values; 16-bit data, and anything else outside 0–255
+    (32-bit integers, floats in other units), is scaled by its own range (min → 0, max → 255),
+    so a 16-bit PNG that uses 12 bits looks as it does in a viewer instead of clipping to white.
+    """
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * 255
+    if not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
+        raise FerlabError(f"image array has unsupported dtype {a.dtype} (use uint8, uint16, int or float)")
+    f = a.astype(np.float32)
+    finite = f[np.isfinite(f)]
+    if finite.size == 0:
+        return np.zeros(a.shape, np.uint8)
+    lo, hi = float(finite.min()), float(finite.max())
+    wide_int = np.issubdtype(a.dtype, np.integer) and a.dtype.itemsize == 2
+    if np.issubdtype(a.dtype, np.floating) and lo >= 0.0 and hi <= 1.0:
+        f = f * 255.0
+    elif wide_int or lo < 0.0 or hi > 255.0:
+        f = (f - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(f)
+    return np.clip(np.rint(np.nan_to_num(f, nan=0.0)), 0, 255).astype(np.uint8)
 
 
 def _from_pil(im: Image.Image, where: str) -> np.ndarray:
     try:
         im = ImageOps.exif_transpose(im)
+        if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+            # 16/32-bit integer and float images: Pillow's convert("L") clips them; scale instead.
+            return array_to_rgb(np.asarray(im))
         if im.mode not in ("RGB", "L"):
             # Transparent pixels go to white, not black: how the image looks in a viewer.
             if "A" in im.getbands() or im.mode == "P":
@@ -38,16 +76,17 @@ def _from_pil(im: Image.Image, where: str) -> np.ndarray:
         raise FerlabError(f"{where}: cannot decode image ({e})") from None
 
 
-def load_image(src: str | os.PathLike | Image.Image | np.ndarray, *, bgr: bool = False) -> np.ndarray:
-    """Anything image-like → H×W×3 uint8 RGB.
-
-    Arrays may be H×W (gray), H×W×3 (RGB, or BGR with bgr=True as OpenCV gives) or H×W×4
-    (RGBA), uint8 or float in [0, 1].
-    """
+def open_image(src: ImageSource, *, bgr: bool = False) -> tuple[np.ndarray, float]:
+    """Anything image-like → (H×W×3 uint8 RGB, scale): scale < 1 when a large JPEG was decoded
+    reduced (pixel coordinates in the original = coordinates in the array / scale)."""
     if isinstance(src, Image.Image):
-        return _from_pil(src, "image")
+        return _from_pil(src, "image"), 1.0
     if isinstance(src, np.ndarray):
-        return array_to_rgb(src, bgr=bgr)
+        return array_to_rgb(src, bgr=bgr), 1.0
+    if not isinstance(src, str | os.PathLike):
+        raise FerlabError(
+            f"cannot read an image from {type(src).__name__}: give a file path, a PIL image or a numpy array"
+        )
     p = Path(src)
     if not p.exists():
         raise FerlabError(f"{p}: no such file")
@@ -59,28 +98,51 @@ def load_image(src: str | os.PathLike | Image.Image | np.ndarray, *, bgr: bool =
         return _decode(fh, str(p))
 
 
+def load_image(src: ImageSource, *, bgr: bool = False) -> np.ndarray:
+    """Anything image-like → H×W×3 uint8 RGB.
+
+    Arrays may be H×W (gray), H×W×3 (RGB, or BGR with bgr=True as OpenCV gives) or H×W×4
+    (RGBA); uint8, 16-bit, other integers or float (see `to_uint8`). Very large JPEGs come back
+    reduced (see `open_image` for the scale).
+    """
+    return open_image(src, bgr=bgr)[0]
+
+
 def load_image_bytes(data: bytes, where: str = "upload") -> np.ndarray:
     """Image file bytes (an upload) → H×W×3 uint8 RGB, with the same checks as files."""
     if not data:
         raise FerlabError(f"{where}: empty file (0 bytes)")
-    return _decode(io.BytesIO(data), where)
+    return _decode(io.BytesIO(data), where)[0]
 
 
-def _decode(fp, where: str) -> np.ndarray:
+def _bomb(where: str, w: int, h: int, limit: int) -> FerlabError:
+    return FerlabError(
+        f"{where}: image is {w}x{h} = {w * h:,} pixels, over the {limit:,}-pixel limit "
+        "(refused as a possible decompression bomb; only JPEGs are reduced while decoding)"
+    )
+
+
+def _decode(fp, where: str) -> tuple[np.ndarray, float]:
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns from ~89 MP: our own limits below decide instead (a 108 MP JPEG is drafted
+            # down); Pillow still refuses over twice that at open, with its limit in the message.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(fp) as im:
                 w, h = im.size
-                if w * h > MAX_PIXELS:
-                    raise FerlabError(
-                        f"{where}: image is {w}x{h} pixels, over the {MAX_PIXELS:,}-pixel limit "
-                        "(a possible decompression bomb)"
-                    )
+                if w == 0 or h == 0:
+                    raise FerlabError(f"{where}: image is {w}x{h} pixels (empty)")
+                scale = 1.0
+                if im.format == "JPEG" and w * h > WORK_PIXELS:
+                    f = (WORK_PIXELS / (w * h)) ** 0.5
+                    im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (max(1, int(w * f)), max(1, int(h * f))))
+                    scale = im.size[0] / w
+                elif w * h > MAX_PIXELS:
+                    raise _bomb(where, w, h, MAX_PIXELS)
                 im.load()
-                return _from_pil(im, where)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise FerlabError(f"{where}: refused as a possible decompression bomb") from None
+                return _from_pil(im, where), scale
+    except Image.DecompressionBombError as e:
+        raise FerlabError(f"{where}: refused as a possible decompression bomb ({e})") from None
     except FerlabError:
         raise
     except Image.UnidentifiedImageError:
@@ -90,13 +152,11 @@ def _decode(fp, where: str) -> np.ndarray:
 
 
 def array_to_rgb(a: np.ndarray, *, bgr: bool = False) -> np.ndarray:
-    if a.dtype != np.uint8:
-        if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(a.dtype, np.integer):
-            raise FerlabError(f"image array has unsupported dtype {a.dtype}")
-        f = a.astype(np.float32)
-        if np.issubdtype(a.dtype, np.floating) and f.size and f.max() <= 1.0:
-            f = f * 255.0
-        a = np.clip(np.rint(f), 0, 255).astype(np.uint8)
+    if not isinstance(a, np.ndarray):
+        raise FerlabError(f"expected a numpy image array, got {type(a).__name__}")
+    if a.size == 0:
+        raise FerlabError(f"image array is empty (shape {a.shape})")
+    a = to_uint8(a)
     if a.ndim == 2:
         return np.repeat(a[:, :, None], 3, axis=2)
     if a.ndim == 3 and a.shape[2] == 1:

@@ -1,7 +1,9 @@
 """ONNX export (the card travels as model metadata) and an onnxruntime session.
 
 The exported graph takes the normalised (N,1,48,48) float input, exactly what the torch model
-takes, so both backends share `to_model_input` and give the same probabilities.
+takes, so both backends share the preprocessing and give the same probabilities. Running an
+exported model needs no torch: a checkpoint's export is cached under the user cache dir, keyed
+by the checkpoint file, and only the first use (the export) imports torch.
 """
 
 from __future__ import annotations
@@ -12,16 +14,21 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write
+from ferlab.paths import cache_dir
+
+if TYPE_CHECKING:
+    import torch
 
 
 def export_onnx(model: torch.nn.Module, card: dict, out: str | os.PathLike, opset: int = 17) -> Path:
     import onnx
+    import torch
 
     model = model.eval().to("cpu")
     x = torch.zeros(1, 1, 48, 48)
@@ -51,40 +58,53 @@ def export_onnx(model: torch.nn.Module, card: dict, out: str | os.PathLike, opse
     return Path(out)
 
 
-def _session(path: str):
+def ort_session(path: str | os.PathLike, threads: int | None = None):
+    """An onnxruntime CPU session, quiet, with a clear error where onnxruntime is missing."""
     try:
         import onnxruntime as ort
     except ImportError:
-        raise FerlabError("backend 'onnxruntime' needs the onnxruntime package: pip install 'ferlab[onnx]'") from None
+        raise FerlabError("backend 'onnxruntime' needs the onnxruntime package: pip install onnxruntime") from None
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
-    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    if threads:
+        opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def export_cache_path(card: dict) -> Path:
+    """Where the export of the checkpoint behind `card` lives: keyed by its path, size and mtime."""
+    src = Path(card["_path"])
+    st = src.stat()
+    digest = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    return cache_dir() / "onnx" / f"{src.stem}-{digest}.onnx"
 
 
 class OnnxSession:
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = str(path)
-        self.session = _session(self.path)
+        self.session = ort_session(self.path)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.card = json.loads(meta["ferlab_card"]) if "ferlab_card" in meta else None
 
     @classmethod
-    def for_model(cls, model: torch.nn.Module, card: dict) -> OnnxSession:
-        """Export to a cache file keyed by the checkpoint, and open it."""
-        from ferlab.data.fer2013 import cache_dir
-
-        src = Path(card["_path"])
-        st = src.stat()
-        digest = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
-        key = f"{src.stem}-{digest}.onnx"
-        out = cache_dir() / "onnx" / key
+    def for_card(cls, card: dict, model: torch.nn.Module | None = None) -> OnnxSession:
+        """The cached export of a checkpoint, made on first use (that once, torch loads the model)."""
+        out = export_cache_path(card)
         if not out.exists():
+            if model is None:
+                from ferlab.checkpoint import load_model
+
+                model, _ = load_model(card["_path"])
             try:
                 export_onnx(model, card, out)
             except OSError:  # unwritable cache: export to a temp dir instead
-                out = Path(tempfile.mkdtemp()) / key
+                out = Path(tempfile.mkdtemp()) / out.name
                 export_onnx(model, card, out)
         return cls(out)
+
+    @classmethod
+    def for_model(cls, model: torch.nn.Module, card: dict) -> OnnxSession:
+        return cls.for_card(card, model)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]

@@ -3,83 +3,191 @@
 from ferlab import Recognizer
 rec = Recognizer()                       # the bundled default model, torch on CPU
 for face in rec.predict("photo.jpg"):
-    print(face.box, face.label, face.probs["happy"])
+    print(face.box, face.label, face.confidence)
+
+Importing this module and predicting loads only what predicting needs: never torchmetrics,
+Lightning or transformers, and with backend="onnxruntime" not even torch (once the model's ONNX
+export is cached, which its first use makes).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
-from functools import partial
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
-from ferlab.checkpoint import load_model
+from ferlab.card import read_card
+from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS, PHOTO_SIDE, VIDEO_SIDE, build_detector, check_searchable
+from ferlab.detectors.base import Detection, FaceDetector
 from ferlab.errors import FerlabError
-from ferlab.evaluation.metrics import model_probs
-from ferlab.inference.faces import FaceDetector, HaarFaceDetector, crop_face, to_face_array
-from ferlab.inference.images import load_image
-from ferlab.preprocess import to_model_input
-from ferlab.tta import averaged, tta_mode
+from ferlab.inference.faces import face_crop, to_face_array
+from ferlab.inference.images import open_image
+from ferlab.preprocess import to_model_input_np
+from ferlab.tta import averaged_np, tta_mode
+
+if TYPE_CHECKING:
+    import torch
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray
 
 
 @dataclass
 class Face:
-    box: tuple[int, int, int, int]  # x, y, w, h
+    """One face: where it is, how sure the detector was, and the emotion probabilities.
+
+    `probs` are full precision here; `to_dict` rounds them for writing. `landmarks`: the
+    detector's five points (eyes, nose tip, mouth corners; each pair left to right in the image),
+    None for detectors without them and for faces given pre-cropped.
+    """
+
+    box: tuple[int, int, int, int]  # x, y, w, h in pixels of the image as given
     score: float  # detection score (1.0 for faces given pre-cropped)
     label: str
     probs: dict[str, float]
+    landmarks: tuple[tuple[float, float], ...] | None = None
+
+    @property
+    def confidence(self) -> float:
+        """The probability of the predicted label."""
+        return self.probs[self.label]
+
+    def scaled(self, factor: float) -> Face:
+        """The same face with its box and landmarks in coordinates `factor` times larger."""
+        if factor == 1.0:
+            return self
+        marks = None if self.landmarks is None else tuple((x * factor, y * factor) for x, y in self.landmarks)
+        return replace(self, box=tuple(round(v * factor) for v in self.box), landmarks=marks)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["box"] = list(self.box)
+        d["score"] = round(float(self.score), 4)
+        d["confidence"] = round(float(self.confidence), 5)
+        d["probs"] = {c: round(float(v), 5) for c, v in self.probs.items()}
+        d["landmarks"] = None if self.landmarks is None else [[round(x, 1), round(y, 1)] for x, y in self.landmarks]
         return d
 
 
+@dataclass
+class FoundFace:
+    """A detection and the model input made from it (48×48 uint8, aligned where possible)."""
+
+    detection: Detection
+    crop: np.ndarray
+
+
+def _face_inputs(crops) -> list:
+    """What classify_faces accepts → a list of single face images."""
+    if isinstance(crops, str | os.PathLike | Image.Image):
+        return [crops]
+    if isinstance(crops, np.ndarray):
+        if crops.ndim == 2 or (crops.ndim == 3 and crops.shape[2] in (1, 3, 4)):
+            return [crops]  # one face: H×W gray, or H×W×C
+        if crops.ndim == 3 and crops.dtype == np.uint8:
+            return list(crops)  # a stack of gray faces, N×H×W uint8
+        if crops.ndim == 4:
+            return list(crops)  # a stack of N×H×W×C faces
+        raise FerlabError(
+            f"classify_faces: array of shape {crops.shape} and dtype {crops.dtype} is neither one face "
+            "(H×W or H×W×C) nor a stack of faces (N×H×W uint8, or N×H×W×C)"
+        )
+    if isinstance(crops, list | tuple):
+        return list(crops)
+    raise FerlabError(
+        f"classify_faces: cannot read faces from {type(crops).__name__}: give a face image (path, PIL image, "
+        "numpy array) or a list of them"
+    )
+
+
 class Recognizer:
+    """Finds faces in images and names their emotions with a trained model.
+
+    model: a bundled model's name (default: the bundled default), or a path to a checkpoint
+        file, checkpoint folder or run directory.
+    backend: "torch", or "onnxruntime" (the model exported once to the cache dir; no torch needed after).
+    device: torch device for the torch backend.
+    detector: "centerface" (default, shipped), "yunet" (weights where found, see
+        `detector_weights`), "haar", or any object with `detect(rgb) -> list[Detection]`.
+    detector_weights: path of the detector's weights where it needs them (YuNet).
+    align: turn each face upright on its eye landmarks and frame it as FER-2013 faces are
+        (detectors with landmarks); False crops a square around the box instead.
+    tta: test-time augmentation, "none", "flip" or "multi"; default: what the model's card ships.
+    margin: context added around a box for the square crop (fraction of its side).
+    min_face: smallest face side searched for, in pixels.
+    """
+
     def __init__(
         self,
         model: str | os.PathLike | None = None,
         *,
         device: str = "cpu",
         backend: str = "torch",
-        detector: FaceDetector | None = None,
+        detector: str | FaceDetector | None = None,
+        detector_weights: str | os.PathLike | None = None,
+        align: bool = True,
         tta: bool | str | None = None,
         margin: float = 0.1,
-        min_face: int = 24,
+        min_face: int = 16,
     ) -> None:
         if backend not in ("torch", "onnxruntime"):
             raise FerlabError(f"unknown backend {backend!r}; use 'torch' or 'onnxruntime'")
         self.backend = backend
         self.device = device
-        self.model, self.card = load_model(model, device=device)
+        self._model = None
+        if backend == "torch":
+            from ferlab.checkpoint import load_model
+
+            self._model, self.card = load_model(model, device=device)
+        else:
+            self.card = read_card(model)
         self.classes: list[str] = list(self.card["classes"])
         # the card says which test-time augmentation the model was measured and shipped with
         self.tta = tta_mode(self.card.get("metrics", {}).get("tta_default", False) if tta is None else tta)
         self.margin = margin
-        self._detector = detector
-        self._own_detector = detector
+        self.align = align
+        self._detector_spec = detector or DEFAULT_DETECTOR
+        self._detector_weights = detector_weights
+        self._detector: FaceDetector | None = None if isinstance(self._detector_spec, str) else self._detector_spec
+        if isinstance(self._detector_spec, str) and self._detector_spec not in DETECTORS:
+            raise FerlabError(f"unknown detector {self._detector_spec[:40]!r} (use {', '.join(DETECTORS)})")
         self._min_face = min_face
         self._ort = None
         if backend == "onnxruntime":
             from ferlab.inference.onnx import OnnxSession
 
-            self._ort = OnnxSession.for_model(self.model, self.card)
+            self._ort = OnnxSession.for_card(self.card)
 
-    def video_detector(self, max_side: int) -> FaceDetector:
-        """The detector for video frames: the user's own, else Haar searching at reduced size."""
-        if self._own_detector is not None:
-            return self._own_detector
-        return HaarFaceDetector(min_size=self._min_face, max_side=max_side)
+    @property
+    def model(self) -> torch.nn.Module:
+        """The torch network (loaded on first use with the onnxruntime backend, e.g. for Grad-CAM)."""
+        if self._model is None:
+            from ferlab.checkpoint import load_model
+
+            self._model, _ = load_model(self.card["_path"], device=self.device)
+        return self._model
+
+    @property
+    def detector_name(self) -> str:
+        spec = self._detector_spec
+        return spec if isinstance(spec, str) else getattr(spec, "name", type(spec).__name__)
+
+    def video_detector(self, max_side: int = VIDEO_SIDE) -> FaceDetector:
+        """The detector for video frames: the user's own, else the named one searching at `max_side`."""
+        if not isinstance(self._detector_spec, str):
+            return self._detector_spec
+        return build_detector(
+            self._detector_spec, max_side=max_side, min_size=self._min_face, weights=self._detector_weights
+        )
 
     @property
     def detector(self) -> FaceDetector:
         if self._detector is None:  # built on first use: classify_faces never needs it
-            self._detector = HaarFaceDetector(min_size=self._min_face)
+            self._detector = build_detector(
+                self._detector_spec, max_side=PHOTO_SIDE, min_size=self._min_face, weights=self._detector_weights
+            )
         return self._detector
 
     @property
@@ -89,51 +197,79 @@ class Recognizer:
     # -- classification of 48×48 uint8 faces
     def probabilities(self, faces: np.ndarray | torch.Tensor) -> np.ndarray:
         """uint8 (N,48,48) faces → (N,7) probabilities, in the card's class order."""
-        faces_t = torch.as_tensor(np.asarray(faces, dtype=np.uint8))
-        if len(faces_t) == 0:
+        faces = np.asarray(faces, dtype=np.uint8)
+        if len(faces) == 0:
             return np.zeros((0, len(self.classes)), np.float32)
-        x = to_model_input(faces_t, self.card["input"]["mean"], self.card["input"]["std"])
+        mean, std = self.card["input"]["mean"], self.card["input"]["std"]
         if self._ort is not None:
-            ort = self._ort
-            return averaged(lambda v: torch.from_numpy(ort.probs(v.contiguous().numpy())), x, self.tta).numpy()
+            return averaged_np(self._ort.probs, to_model_input_np(faces, mean, std), self.tta)
+        import torch
+
+        from ferlab.evaluation.metrics import model_probs
+        from ferlab.preprocess import to_model_input
+        from ferlab.tta import averaged
+
+        x = to_model_input(torch.from_numpy(faces), mean, std)
         with torch.inference_mode():
-            p = averaged(partial(model_probs, self.model), x.to(self.device), self.tta)
+            p = averaged(lambda v: model_probs(self._model, v), x.to(self.device), self.tta)
         return p.cpu().numpy()
 
-    def faces_from(self, boxes: list[tuple[tuple[int, int, int, int], float]], probs: np.ndarray) -> list[Face]:
+    def faces_from(self, dets: list[Detection], probs: np.ndarray) -> list[Face]:
         return [
             Face(
-                box,
-                round(score, 4),
+                tuple(int(v) for v in d.box),
+                float(d.score),
                 self.classes[int(p.argmax())],
-                {c: round(float(v), 5) for c, v in zip(self.classes, p, strict=True)},
+                {c: float(v) for c, v in zip(self.classes, p, strict=True)},
+                d.landmarks,
             )
-            for (box, score), p in zip(boxes, probs, strict=True)
+            for d, p in zip(dets, probs, strict=True)
         ]
 
-    def classify_faces(self, crops: list[ImageLike] | np.ndarray) -> list[Face]:
-        """Already-cropped faces (paths, PIL, arrays of any size/mode) — no detection."""
-        arrays = [to_face_array(load_image(c)) for c in crops]
-        if not arrays:
+    def classify_faces(self, crops: ImageLike | list[ImageLike] | np.ndarray) -> list[Face]:
+        """Already-cropped faces, no detection: one face (a path, PIL image or array H×W / H×W×C),
+        a list of them, or a stack as an array (N×H×W uint8 gray, or N×H×W×C). Each Face's box
+        is the whole crop, (0, 0, its width, its height)."""
+        images = [open_image(c)[0] for c in _face_inputs(crops)]
+        if not images:
             return []
-        probs = self.probabilities(np.stack(arrays))
-        return self.faces_from([((0, 0, a.shape[1], a.shape[0]), 1.0) for a in arrays], probs)
+        probs = self.probabilities(np.stack([to_face_array(im) for im in images]))
+        return self.faces_from([Detection((0, 0, im.shape[1], im.shape[0]), 1.0) for im in images], probs)
 
-    def detect(self, image: ImageLike, *, bgr: bool = False) -> tuple[np.ndarray, list]:
-        rgb = load_image(image, bgr=bgr)
-        return rgb, [(d.box, d.score) for d in self.detector.detect(rgb)]
+    # -- detection: the one path from an image to model inputs (photos, video, server, explain)
+    def find_faces(
+        self, rgb: np.ndarray, *, detector: FaceDetector | None = None, where: str = "image"
+    ) -> list[FoundFace]:
+        """Faces in an RGB image, left to right, each with its 48×48 model input."""
+        check_searchable(rgb, where)
+        dets = (detector or self.detector).detect(rgb)
+        return [FoundFace(d, face_crop(rgb, d, align=self.align, margin=self.margin)) for d in dets]
+
+    def detect(self, image: ImageLike, *, bgr: bool = False) -> tuple[np.ndarray, list[FoundFace]]:
+        """(the RGB image as decoded, its faces); boxes in the decoded image's pixels."""
+        rgb = open_image(image, bgr=bgr)[0]
+        return rgb, self.find_faces(rgb, where=_where(image))
 
     def predict(self, image: ImageLike, *, bgr: bool = False) -> list[Face]:
         """Every face found in one image, left to right. No face → an empty list."""
         return self.predict_batch([image], bgr=bgr)[0]
 
     def predict_batch(self, images: list[ImageLike], *, bgr: bool = False) -> list[list[Face]]:
-        """Detect in each image, then classify all faces of all images in one model call."""
-        found = [self.detect(im, bgr=bgr) for im in images]
-        crops = [crop_face(rgb, box, self.margin) for rgb, dets in found for box, _ in dets]
+        """Detect in each image, then classify all faces of all images in one model call.
+        Boxes are in the pixels of each image as given (a large JPEG is searched reduced)."""
+        found = []
+        for im in images:
+            rgb, scale = open_image(im, bgr=bgr)
+            found.append((scale, self.find_faces(rgb, where=_where(im))))
+        crops = [f.crop for _, faces in found for f in faces]
         probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
         out, i = [], 0
-        for _, dets in found:
-            out.append(self.faces_from(dets, probs[i : i + len(dets)]))
+        for scale, faces in found:
+            dets = [f.detection for f in faces]
+            out.append([f.scaled(1 / scale) for f in self.faces_from(dets, probs[i : i + len(dets)])])
             i += len(dets)
         return out
+
+
+def _where(image) -> str:
+    return str(image) if isinstance(image, str | os.PathLike) else "image"

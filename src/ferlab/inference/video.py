@@ -14,20 +14,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ferlab.detectors.base import iou
 from ferlab.errors import FerlabError
 from ferlab.inference.annotate import annotate
-from ferlab.inference.faces import crop_face
-from ferlab.inference.recognizer import Face, Recognizer
-
-
-def iou(a: tuple, b: tuple) -> float:
-    ax, ay, aw, ah = a
-    bx, by, bw, bh = b
-    ix = max(0, min(ax + aw, bx + bw) - max(ax, bx))
-    iy = max(0, min(ay + ah, by + bh) - max(ay, by))
-    inter = ix * iy
-    union = aw * ah + bw * bh - inter
-    return inter / union if union else 0.0
+from ferlab.inference.recognizer import Recognizer
 
 
 @dataclass
@@ -73,7 +63,18 @@ class IouTracker:
         return out
 
 
+def _quiet_video_backends() -> None:
+    """OpenCV and ffmpeg print their own warnings ("moov atom not found", "can't open camera by
+    index") before ferlab's one-line error says the same thing clearly; keep them quiet."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET, read when ffmpeg is first used
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # cv2 may be imported already
+
+
 def open_source(source: str) -> cv2.VideoCapture:
+    _quiet_video_backends()
+    if not source.isdigit() and not os.path.exists(source):
+        raise FerlabError(f"{source}: no such video file")
     cap = cv2.VideoCapture(int(source)) if source.isdigit() else cv2.VideoCapture(source)
     if not cap.isOpened():
         if source.isdigit():
@@ -94,7 +95,7 @@ def process_video(
     smooth: int = 1,
     max_frames: int | None = None,
     progress: bool = True,
-    detect_side: int = 320,
+    detect_side: int | None = None,
 ) -> dict:
     cap = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
@@ -102,8 +103,8 @@ def process_video(
     if max_frames:
         total = min(total or max_frames, max_frames)
     tracker = IouTracker(smooth=smooth)
-    # Frames are searched at reduced size (faces in video are rarely tiny): ~3x faster than full size.
-    detector = rec.video_detector(detect_side)
+    # Frames are searched at reduced size (faces in video are rarely tiny): several times faster.
+    detector = rec.video_detector(detect_side) if detect_side else rec.video_detector()
     writer = None
     tmp_out = None
     rows: list[list] = []
@@ -123,19 +124,13 @@ def process_video(
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             if frame_no % max(1, every) == 0:
-                dets = detector.detect(rgb)
-                boxes = [d.box for d in dets]
-                crops = [crop_face(rgb, b, rec.margin) for b in boxes]
-                probs = rec.probabilities(np.stack(crops)) if crops else np.zeros((0, len(classes)))
-                tracked = tracker.update(frame_no, boxes, probs)
+                found = rec.find_faces(rgb, detector=detector, where=f"frame {frame_no}")
+                dets = [f.detection for f in found]
+                probs = rec.probabilities(np.stack([f.crop for f in found])) if found else np.zeros((0, len(classes)))
+                tracked = tracker.update(frame_no, [d.box for d in dets], probs)
                 last = []
                 for (tid, p), d in zip(tracked, dets, strict=True):
-                    face = Face(
-                        d.box,
-                        d.score,
-                        classes[int(np.argmax(p))],
-                        {c: float(v) for c, v in zip(classes, p, strict=True)},
-                    )
+                    face = rec.faces_from([d], p[None])[0]
                     last.append((tid, face))
                     rows.append(
                         [
@@ -146,6 +141,8 @@ def process_video(
                             round(d.score, 3),
                             face.label,
                             *(round(float(v), 5) for v in p),
+                            rec.name,
+                            rec.tta,
                         ]
                     )
             if out:
@@ -172,7 +169,8 @@ def process_video(
         def write(tmp: str) -> None:
             with open(tmp, "w", newline="") as fh:
                 w = csv.writer(fh)
-                w.writerow(["frame", "time_s", "track", "x", "y", "w", "h", "score", "label", *classes])
+                # each row says which model and test-time augmentation made its numbers
+                w.writerow(["frame", "time_s", "track", "x", "y", "w", "h", "score", "label", *classes, "model", "tta"])
                 w.writerows(rows)
 
         atomic_write(csv_path, write)

@@ -21,7 +21,6 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ferlab.errors import FerlabError
-from ferlab.inference.faces import crop_face
 from ferlab.inference.images import load_image_bytes
 from ferlab.inference.recognizer import Recognizer
 from ferlab.serve.batching import MicroBatcher
@@ -110,11 +109,11 @@ def create_app(
         }
 
     async def _predict(rec: Recognizer, batcher: MicroBatcher, rgb: np.ndarray, explain: bool) -> list[dict]:
-        rgb, dets = await asyncio.to_thread(rec.detect, rgb)
-        crops = np.stack([crop_face(rgb, box, rec.margin) for box, _ in dets]) if dets else np.zeros((0, 48, 48))
-        probs = await batcher(crops.astype(np.uint8))
-        faces = [f.to_dict() for f in rec.faces_from(dets, probs)]
-        if explain and dets:
+        found = await asyncio.to_thread(rec.find_faces, rgb, where="upload")
+        crops = np.stack([f.crop for f in found]) if found else np.zeros((0, 48, 48), np.uint8)
+        probs = await batcher(crops)
+        faces = [f.to_dict() for f in rec.faces_from([f.detection for f in found], probs)]
+        if explain and found:
             heat = await asyncio.to_thread(_heatmaps, rec, crops.astype(np.uint8))
             for f, png in zip(faces, heat, strict=True):
                 f["heatmap_png"] = png
@@ -152,11 +151,15 @@ def create_app(
                     faces = await asyncio.wait_for(_predict(recognizers[name], batchers[name], rgb, explain), timeout_s)
                 except TimeoutError:
                     return _error(504, f"request took longer than {timeout_s:g} s")
+                except FerlabError as e:  # e.g. an image too elongated to search
+                    return _error(422, str(e))
         finally:
             gate.leave()
         return {
             "faces": faces,
             "model": name,
+            "tta": recognizers[name].tta,
+            "detector": recognizers[name].detector_name,
             "ms": round((time.perf_counter() - t0) * 1000, 2),
             "image": {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])},
         }

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from ferlab.checkpoint import make_card, save_checkpoint
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
@@ -17,6 +18,22 @@ from ferlab.models import count_parameters
 from ferlab.training.config import dump_config
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "train_seconds", "train_img_per_s"]
+
+
+class EpochProgressBar(TQDMProgressBar):
+    """Lightning's bar, with epochs counted as people count them: "Epoch 1/1", not "Epoch 0"."""
+
+    def on_train_epoch_start(self, trainer, *_) -> None:
+        # Lightning's own method with only the description changed (calling it would print its
+        # 0-based "Epoch 0" once before ours replaced it)
+        from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
+
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        self.train_progress_bar.reset()
+        self.train_progress_bar.total = convert_inf(self.total_train_batches)
+        self.train_progress_bar.initial = 0
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict]:
@@ -76,6 +93,7 @@ class RunRecorder(L.Callback):
             name=self.cfg["name"],
             training={**self.card_training, "epoch": epoch},
             metrics=metrics,
+            command=self.card_training.get("command"),
         )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:

@@ -109,6 +109,94 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
         if leaf not in node and not free_form:
             raise FerlabError(f"setting {dotted}: unknown key {leaf!r} (known: {', '.join(node)})")
         node[leaf] = value
+    return validate_config(cfg, str(path) if path is not None else "config")
+
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+SCHEDULERS = ("none", "cosine", "plateau")
+
+# What each scalar setting must be: (type, optional, smallest allowed, choices). Checked once, on
+# load, so a wrong value is one line naming the key, never a traceback from deep in training.
+_NUM, _INT, _BOOL, _STR = "a number", "a whole number", "true or false", "a string"
+SCHEMA: dict[str, tuple] = {
+    "name": (_STR, False, None, None),
+    "model.architecture": (_STR, False, None, None),
+    "data.path": (_STR, False, None, None),
+    "data.balanced": (_BOOL, False, None, None),
+    "data.class_weighted_loss": (_BOOL, False, None, None),
+    "data.limit_train": (_INT, True, 1, None),
+    "data.limit_val": (_INT, True, 1, None),
+    "data.strict": (_BOOL, False, None, None),
+    "train.epochs": (_INT, False, 1, None),
+    "train.batch_size": (_INT, False, 1, None),
+    "train.optimizer": (_STR, False, None, OPTIMIZERS),
+    "train.lr": (_NUM, False, 0.0, None),
+    "train.weight_decay": (_NUM, False, 0.0, None),
+    "train.momentum": (_NUM, False, 0.0, None),
+    "train.scheduler": (_STR, False, None, SCHEDULERS),
+    "train.warmup_epochs": (_INT, False, 0, None),
+    "train.label_smoothing": (_NUM, False, 0.0, None),
+    "train.mixup": (_NUM, False, 0.0, None),
+    "train.seed": (_INT, False, None, None),
+    "train.channels_last": (_BOOL, False, None, None),
+    "train.max_minutes": (_NUM, True, 0.0, None),
+    "train.budget_minutes": (_NUM, True, 0.0, None),
+    "train.precision": (_STR, False, None, None),
+    "train.deterministic": (_BOOL, False, None, None),
+    "train.threads": (_INT, True, 1, None),
+    "train.backbone_lr": (_NUM, True, 0.0, None),
+    "train.feature_cache": (_BOOL, False, None, None),
+    "normalize.mean": (_NUM, False, None, None),
+    "normalize.std": (_NUM, False, 0.0, None),
+}
+
+
+def _coerce(key: str, value, kind: str, where: str):
+    bad = FerlabError(f"{where}: {key} must be {kind}, got {value!r}"[:300])
+    if kind == _BOOL:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if kind == _STR:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise bad
+        return str(value)
+    if isinstance(value, bool):
+        raise bad
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string; accept numbers written so
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise bad from None
+    if not isinstance(value, int | float):
+        raise bad
+    if kind == _INT:
+        if float(value) != int(value):
+            raise bad
+        return int(value)
+    return float(value)
+
+
+def validate_config(cfg: dict, where: str = "config") -> dict:
+    """Check (and normalise, e.g. "1e-3" → 0.001) every scalar setting in place; returns cfg."""
+    for dotted, (kind, optional, least, choices) in SCHEMA.items():
+        *parents, leaf = dotted.split(".")
+        node = cfg
+        for k in parents:
+            node = node.get(k) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node[leaf]
+        if value is None:
+            if optional:
+                continue
+            raise FerlabError(f"{where}: {dotted} must be {kind}, got null")
+        value = _coerce(dotted, value, kind, where)
+        if least is not None and value < least:
+            raise FerlabError(f"{where}: {dotted} must be at least {least}, got {value}")
+        if choices and value not in choices:
+            raise FerlabError(f"{where}: unknown {dotted} {value!r} (use {', '.join(choices)})")
+        node[leaf] = value
     return cfg
 
 

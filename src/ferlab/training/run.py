@@ -66,8 +66,9 @@ def resume_config(run_dir: Path) -> dict:
 
 def _use_feature_cache(cfg: dict, module, dm) -> None:
     """Swap the data module's images for cached outputs of the backbone's frozen bottom blocks."""
-    from ferlab.data.fer2013 import Split, cache_dir
+    from ferlab.data.fer2013 import Split
     from ferlab.models.feature_cache import cached_hidden
+    from ferlab.paths import cache_dir
 
     t = cfg["train"]
     fz = t.get("freeze")
@@ -114,7 +115,7 @@ def _init_weights(module, cfg: dict, ref) -> None:
 
 def _use_soft_targets(cfg: dict, dm, progress: bool) -> None:
     """Offline distillation: the teachers read every clean training image once (cached on disk)."""
-    from ferlab.data.fer2013 import cache_dir
+    from ferlab.paths import cache_dir
     from ferlab.training.module import load_teachers
     from ferlab.training.soft_targets import cached_soft_targets
 
@@ -156,7 +157,7 @@ def run_training(
     from ferlab.data.datamodule import FerDataModule
     from ferlab.data.fer2013 import load_fer2013
     from ferlab.data.sampling import class_loss_weights
-    from ferlab.training.callbacks import EpochBudget, GradualUnfreeze, RunRecorder
+    from ferlab.training.callbacks import EpochBudget, EpochProgressBar, GradualUnfreeze, RunRecorder
     from ferlab.training.machine import machine_info
     from ferlab.training.module import FerModule
 
@@ -224,7 +225,7 @@ def run_training(
         "command": command,
         "machine": machine_info(),
     }
-    callbacks: list = []
+    callbacks: list = [EpochProgressBar()] if progress else []
     if t.get("budget_minutes"):
         if t["scheduler"] == "cosine" and int(t["warmup_epochs"]) < 2:
             raise FerlabError("train.budget_minutes with a cosine schedule needs train.warmup_epochs >= 2")

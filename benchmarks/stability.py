@@ -1,0 +1,71 @@
+"""Label stability of the bundled default on FER-2013 PublicTest faces: how often the predicted
+label survives re-saving as JPEG (q75), mirroring, resizing to 256×300, and a 2-px box shift
+(ferlab.evaluation.stability), under each test-time augmentation mode. Writes
+benchmarks/results/stability.json and .md; --write-card records the shipped mode's numbers in
+the bundled model's card (metrics.stability).
+
+Usage: python benchmarks/stability.py [--data ZIP] [--model NAME] [--write-card]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ferlab.card import DEFAULT_MODEL
+from ferlab.data import load_fer2013
+from ferlab.evaluation.stability import PERTURBATIONS, consistency
+from ferlab.inference.recognizer import Recognizer
+from ferlab.training.machine import machine_info
+from ferlab.tta import TTA_MODES
+
+OUT = Path(__file__).parent / "results"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--limit", type=int, help="a class-stratified subset of N faces (quick look)")
+    ap.add_argument("--write-card", action="store_true", help="store the shipped mode's result in the card")
+    ap.add_argument("--out", default=str(OUT))
+    args = ap.parse_args()
+    val = load_fer2013(args.data).split("val").limited(args.limit)
+    faces = val.images.numpy()
+    rows, shipped = {}, None
+    for mode in TTA_MODES:
+        rec = Recognizer(args.model, backend="onnxruntime", tta=mode)
+        shipped = rec.card["metrics"].get("tta_default", "none")
+        rows[mode] = consistency(rec.probabilities, faces)
+        print(mode, rows[mode], flush=True)
+    res = {"model": args.model, "data": args.data, "split": "val (PublicTest)", "n": len(faces), "shipped_tta": shipped}
+    res |= {"by_tta": rows, "machine": machine_info()}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stability.json").write_text(json.dumps(res, indent=2) + "\n")
+    md = [
+        f"# Label stability of `{args.model}` on FER-2013 PublicTest (n={len(faces)})",
+        "",
+        "Fraction of faces whose predicted label is unchanged when the face is re-saved as JPEG (quality 75), "
+        "mirrored, resized to 256×300 and cropped again, or its box shifted by 2 px; `all`: unchanged under "
+        "every one of them.",
+        "",
+        "| test-time augmentation | " + " | ".join(PERTURBATIONS) + " | all |",
+        "|---|" + "---:|" * (len(PERTURBATIONS) + 1),
+    ]
+    for mode, r in rows.items():
+        tag = " (shipped)" if mode == shipped else ""
+        md.append(f"| {mode}{tag} | " + " | ".join(f"{r[k]:.4f}" for k in [*PERTURBATIONS, "all"]) + " |")
+    md += ["", f"Reproduce: `python benchmarks/stability.py{' --write-card' if args.write_card else ''}`", ""]
+    (out / "stability.md").write_text("\n".join(md))
+    print("\n".join(md))
+    if args.write_card and not args.limit:
+        from ferlab.weights_bundle import add_card_metrics
+
+        add_card_metrics(args.model, {"stability": {**rows[shipped], "tta": shipped, "by_tta": rows}})
+        print(f"card of {args.model}: metrics.stability written")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""Face detectors by name: `centerface` (the default, shipped), `yunet` (weights where found),
+`haar` (OpenCV's cascade). Any object with `detect(rgb) -> list[Detection]` works as well."""
+
+from __future__ import annotations
+
+import os
+
+from ferlab.detectors.base import Detection, FaceDetector, check_searchable
+from ferlab.errors import FerlabError
+
+DETECTORS = ("centerface", "yunet", "haar")
+DEFAULT_DETECTOR = "centerface"
+# Longer side photos and video frames are searched at, chosen by benchmarks/detectors.py.
+PHOTO_SIDE = 640
+VIDEO_SIDE = 320
+
+__all__ = ["DEFAULT_DETECTOR", "DETECTORS", "Detection", "FaceDetector", "build_detector", "check_searchable"]
+
+
+def build_detector(
+    name: str = DEFAULT_DETECTOR,
+    *,
+    max_side: int = PHOTO_SIDE,
+    min_size: int = 16,
+    threshold: float | None = None,
+    weights: str | os.PathLike | None = None,
+) -> FaceDetector:
+    """A detector by name, searching images scaled to `max_side` on their longer side."""
+    if name == "centerface":
+        from ferlab.detectors.centerface import CenterFaceDetector
+
+        return CenterFaceDetector(max_side=max_side, min_size=min_size, threshold=threshold or 0.5)
+    if name == "yunet":
+        from ferlab.detectors.yunet import YuNetDetector
+
+        return YuNetDetector(weights, max_side=max_side, min_size=min_size, threshold=threshold or 0.6)
+    if name == "haar":
+        from ferlab.detectors.haar import HaarFaceDetector
+
+        return HaarFaceDetector(
+            min_size=max(min_size, 24), max_side=max(max_side, 1280) if max_side >= 640 else max_side
+        )
+    raise FerlabError(f"unknown detector {str(name)[:40]!r} (use {', '.join(DETECTORS)})")
