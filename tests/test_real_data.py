@@ -11,7 +11,10 @@ from ferlab.checkpoint import DEFAULT_MODEL, read_card
 from ferlab.cli import main
 from ferlab.tta import tta_mode
 
-pytestmark = pytest.mark.skipif(not REAL_DATA.exists(), reason=f"real FER-2013 not found at {REAL_DATA}")
+pytestmark = [
+    pytest.mark.skipif(not REAL_DATA.exists(), reason=f"real FER-2013 not found at {REAL_DATA}"),
+    pytest.mark.slow,
+]
 
 # Training counts as STUDY.md gives them for the Kaggle copy.
 STUDY_TRAIN = {

@@ -107,6 +107,7 @@ def test_sweep_makes_one_run_per_lr_and_figure(data, tmp_path):
     assert (out / "lr_0.01" / "metrics.csv").stat().st_mtime_ns == mtime
 
 
+@pytest.mark.slow
 def test_reproduce_smoke_writes_every_figure_and_report(data, tiny_backbone, tmp_path):  # noqa: F811
     out = tmp_path / "repro"
     args = [

@@ -56,6 +56,18 @@ def test_predict_schema(client):
     assert set(face["probs"]) == set(CLASSES) and face["label"] in CLASSES
 
 
+def test_min_confidence_labels_doubtful_faces_uncertain(client):
+    (face,) = upload(client).json()["faces"]
+    (doubtful,) = upload(client, min_confidence=str(min(1.0, face["confidence"] + 0.01))).json()["faces"]
+    assert doubtful["label"] == "uncertain" and doubtful["probs"] == face["probs"]
+    assert upload(client, min_confidence="2").status_code == 422  # outside [0, 1]
+    upload_tall = Image.new("RGB", (4000, 2), "white")
+    buf = io.BytesIO()
+    upload_tall.save(buf, format="PNG")
+    r = upload(client, buf.getvalue(), "image/png")
+    assert r.status_code == 422 and "too small or too elongated" in r.json()["error"]
+
+
 def test_explain_adds_heatmap_png(client):
     r = upload(client, explain="true")
     png = base64.b64decode(r.json()["faces"][0]["heatmap_png"])

@@ -92,6 +92,7 @@ def test_training_learns_and_is_deterministic(tiny, tmp_path):
     assert max(float(r["val_acc"]) for r in _rows(a)) > 0.5  # 7 classes: chance is 0.14
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tiny, tmp_path):
     epochs = "12"
     ref = tmp_path / "ref"
@@ -126,6 +127,7 @@ def test_resume_of_a_non_run_is_a_clear_error(tmp_path, capsys):
     assert "not a ferlab run directory (no config.yaml)" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes(tiny, tmp_path):
     run = tmp_path / "ddp"
     p = subprocess.run(

@@ -123,5 +123,7 @@ def shipped_accuracy(card: dict) -> tuple[float | None, str]:
     """The val accuracy of the model as it ships (with its default test-time augmentation), and that mode."""
     m = card.get("metrics", {})
     mode = m.get("tta_default") or "none"
+    if "val_accuracy_default" in m:  # measured through the shipped configuration itself
+        return m["val_accuracy_default"], mode
     by_mode = m.get("val_accuracy_by_tta") or {}
     return by_mode.get(mode, m.get("val_accuracy")), mode

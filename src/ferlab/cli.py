@@ -219,38 +219,28 @@ def _is_global_zero() -> bool:
 # ----------------------------------------------------------------------------- evaluate / compare
 
 
-def evaluate_to_dict(model_ref: str | None, data_path: str, split: str, tta: bool | str | None) -> dict:
-    """tta None: the model as it ships, with the test-time augmentation its card names."""
-    from ferlab.checkpoint import load_model
-    from ferlab.data import load_fer2013
-    from ferlab.evaluation import evaluate_model
-    from ferlab.tta import tta_mode
-
-    model, card = load_model(model_ref)
-    tta = tta_mode(card.get("metrics", {}).get("tta_default", False) if tta is None else tta)
-    data = load_fer2013(data_path)
-    sp = data.split(split)
-    res = evaluate_model(model, card, sp.images, sp.labels, tta=tta)
-    return {
-        "model": card["name"],
-        "checkpoint": card["_path"],
-        "architecture": card["architecture"],
-        "data": str(data_path),
-        "split": split,
-        "tta": tta,
-        **res,
-    }
-
-
 def cmd_evaluate(args) -> int:
+    from ferlab.evaluation.evaluate import evaluate_ref
     from ferlab.io import atomic_write, atomic_write_json
 
-    res = evaluate_to_dict(args.model, args.data, args.split, args.tta)
+    res = evaluate_ref(
+        args.model,
+        args.data,
+        args.split,
+        tta=args.tta,
+        backend=args.backend,
+        precision=args.precision,
+        detect=args.detect,
+        detector=args.detector,
+        detector_weights=args.detector_weights,
+        progress=not args.json,
+    )
     if args.plot:
         from ferlab.figures import plot_confusion
 
         tta = f", TTA {res['tta']}" if res["tta"] != "none" else ""
-        title = f"{res['model']} on {args.split} (n={res['n']}, acc {res['accuracy']:.3f}{tta})"
+        where = args.split if res["split"] != "folder" else Path(args.data).name
+        title = f"{res['model']} on {where} (n={res['n']}, acc {res['accuracy']:.3f}{tta})"
         atomic_write(
             args.plot,
             lambda tmp: plot_confusion(res["confusion"], tmp, title, fmt=Path(args.plot).suffix.lstrip(".") or "png"),
@@ -260,9 +250,23 @@ def cmd_evaluate(args) -> int:
     if args.json:
         _print_json(res)
         return 0
+    if res["split"] == "folder":
+        print(
+            f"{res['model']} on {args.data} ({res['mode']}): {res['images']} images, {res['n']} classified, "
+            f"{res['no_face']} without a face found, {res['unreadable']} unreadable; skipped class folders: "
+            + (", ".join(f"{k} ({v})" for k, v in res["skipped_classes"].items()) or "none")
+        )
+        print(
+            f"  accuracy {res['accuracy']:.4f} (over all readable images {res['accuracy_all_images']:.4f}), "
+            f"balanced accuracy {res['balanced_accuracy']:.4f}, macro F1 {res['macro_f1']:.4f}, TTA {res['tta']}"
+        )
+        for c, v in res["per_class"].items():
+            if res["support"][c]:
+                print(f"  {c:<9} {v:.4f}  (n={res['support'][c]})")
+        return 0
     print(
         f"{res['model']} on {args.split} of {args.data}: n={res['n']}, accuracy {res['accuracy']:.4f}, "
-        f"macro F1 {res['macro_f1']:.4f}, TTA {res['tta']}"
+        f"macro F1 {res['macro_f1']:.4f}, TTA {res['tta']}, {res['backend']} {res['precision']}"
     )
     for c, v in res["per_class"].items():
         print(f"  {c:<9} {v:.4f}  (n={res['support'][c]})")
@@ -272,7 +276,8 @@ def cmd_evaluate(args) -> int:
 def cmd_compare(args) -> int:
     from ferlab.evaluation.compare import compare
 
-    out = compare(args.inputs, Path(args.out), data=args.data, split=args.split)
+    tta = None if args.tta == "card" else args.tta
+    out = compare(args.inputs, Path(args.out), data=args.data, split=args.split, tta=tta)
     print(out.read_text())
     return 0
 
@@ -323,14 +328,14 @@ def cmd_predict(args) -> int:
     from ferlab.inference.recognizer import Recognizer
 
     paths = expand_inputs(args.paths)
-    rec = Recognizer(args.model, backend=args.backend, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
+    rec = Recognizer(args.model, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
     results, failed = [], 0
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
     for p in paths:
         try:
             rgb, scale = open_image(p)
-            found = rec.predict(rgb)
+            found = rec.predict(rgb, name=str(p))
         except FerlabError as e:
             failed += 1
             print(f"ferlab: error: {e}", file=sys.stderr)
@@ -377,14 +382,18 @@ def cmd_predict(args) -> int:
 
 
 def _detector_kwargs(args) -> dict:
-    return {"detector": args.detector, "detector_weights": args.detector_weights, "align": not args.no_align}
+    kw = {"detector": args.detector, "detector_weights": args.detector_weights, "align": not args.no_align}
+    for key in ("backend", "precision", "min_confidence"):
+        if getattr(args, key, None) is not None:
+            kw[key] = getattr(args, key)
+    return kw
 
 
 def cmd_video(args) -> int:
     from ferlab.inference.recognizer import Recognizer
     from ferlab.inference.video import process_video
 
-    rec = Recognizer(args.model, backend=args.backend, tta=args.tta, min_face=args.min_face)
+    rec = Recognizer(args.model, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
     res = process_video(
         args.source,
         rec,
@@ -510,7 +519,7 @@ def cmd_reproduce(args) -> int:
 
 def cmd_ensemble(args) -> int:
     from ferlab.checkpoint import save_checkpoint
-    from ferlab.models.ensemble import build_ensemble
+    from ferlab.ensembling import build_ensemble
 
     model, card = build_ensemble(args.models, data=args.data, fit=args.fit_weights)
     if args.name:
@@ -555,6 +564,9 @@ def cmd_bundle(args) -> int:
         data=args.data,
         out_dir=Path(args.out) if args.out else BUNDLED_DIR,
         tta_default=args.tta_default,
+        backend=args.backend_default,
+        int8=args.int8,
+        calibrate=not args.no_calibrate,
     )
     print(f"bundled {args.source} as {args.name}: {out}")
     return 0
@@ -593,6 +605,15 @@ def _at_least_one(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
     return n
+
+
+def _add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend", choices=["torch", "onnxruntime"], help="inference engine (default: what the model's card ships)"
+    )
+    p.add_argument(
+        "--precision", choices=["fp32", "int8"], help="onnxruntime weights (default: what the model's card ships)"
+    )
 
 
 def _add_detector_args(p: argparse.ArgumentParser) -> None:
@@ -677,7 +698,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--data",
         default=DEFAULT_DATA,
-        help=HELP_DATA,
+        help=HELP_DATA + "; or any labelled image folder <root>/<class>/<image> (class aliases understood)",
     )
     e.add_argument(
         "--split",
@@ -686,6 +707,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="val = PublicTest, test = PrivateTest, train = Training",
     )
     e.add_argument("--tta", **TTA_CARD_ARG)
+    _add_engine_args(e)
+    e.add_argument(
+        "--detect",
+        action="store_true",
+        help="labelled image folder: run the whole pipeline (detect, align, classify the largest face) "
+        "instead of taking each image as a face crop",
+    )
+    _add_detector_args(e)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--plot", metavar="FILE", help="write the confusion figure (study Figure 6)")
     e.add_argument("--out", metavar="FILE", help="also write the JSON here")
@@ -696,6 +725,16 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True, help="folder for the figure and the Markdown table")
     c.add_argument("--data", default=DEFAULT_DATA, help="data for inputs that need evaluating")
     c.add_argument("--split", default="val", help="split to evaluate inputs that need evaluating")
+    c.add_argument(
+        "--tta",
+        nargs="?",
+        const="flip",
+        default="none",
+        choices=[*TTA_MODES, "card"],
+        metavar="MODE",
+        help="test-time augmentation for inputs that need evaluating: none (default), flip, multi, "
+        "or card (what each model ships)",
+    )
     c.set_defaults(func=cmd_compare)
 
     pr = sub.add_parser("predict", help="find faces in images and name their emotions")
@@ -708,7 +747,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--csv", metavar="FILE", help="also write one CSV row per face")
     pr.add_argument("--annotate", metavar="DIR", help="write annotated copies here")
-    pr.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"], help="inference engine")
+    _add_engine_args(pr)
+    pr.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="label a face 'uncertain' when its most likely class has probability below P (calibrated)",
+    )
     pr.add_argument("--tta", **TTA_CARD_ARG)
     pr.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
     _add_detector_args(pr)
@@ -729,7 +775,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--smooth", type=int, default=1, help="average each track's probabilities over K detections")
     v.add_argument("--max-frames", type=int, help="stop after this many frames")
     v.add_argument("--detect-side", type=int, help="search faces on frames scaled to this longer side (default: 320)")
-    v.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"], help="inference engine")
+    _add_engine_args(v)
+    v.add_argument("--min-confidence", type=float, default=0.0, metavar="P", help="label a face 'uncertain' below this")
     v.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
     _add_detector_args(v)
     v.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
@@ -831,6 +878,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--tta-default", default="none", choices=TTA_MODES, help="test-time augmentation the model ships with"
     )
+    b.add_argument(
+        "--backend-default", default="torch", choices=["torch", "onnxruntime"], help="engine the model ships with"
+    )
+    b.add_argument("--int8", action="store_true", help="also ship an int8 onnxruntime model, and use it by default")
+    b.add_argument("--no-calibrate", action="store_true", help="ship without a fitted temperature")
     b.set_defaults(func=cmd_bundle)
     return p
 

@@ -314,7 +314,7 @@ def _finished(run_dir: Path) -> bool:
 
 def _save_ensemble(out: Path, runs: dict, members: list[str], weights: list[float]) -> None:
     from ferlab.checkpoint import save_checkpoint
-    from ferlab.models.ensemble import build_ensemble
+    from ferlab.ensembling import build_ensemble
 
     model, card = build_ensemble([str(runs[k]) for k in members])
     model.weights.copy_(torch.tensor(weights) / sum(weights))

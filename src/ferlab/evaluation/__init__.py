@@ -1,5 +1,13 @@
-"""Evaluation: probabilities (with optional test-time augmentation) and the study's metrics."""
-
-from ferlab.evaluation.metrics import compute_metrics, evaluate_model, predict_probs
+"""Evaluation: probabilities (with optional test-time augmentation) and the study's metrics,
+calibration, label stability and scenes with known truth. Names load lazily: the recognizer
+imports `calibration` without paying for torch."""
 
 __all__ = ["compute_metrics", "evaluate_model", "predict_probs"]
+
+
+def __getattr__(name: str):
+    if name in __all__:
+        from ferlab.evaluation import metrics
+
+        return getattr(metrics, name)
+    raise AttributeError(f"module 'ferlab.evaluation' has no attribute {name!r}")

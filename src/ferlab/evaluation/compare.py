@@ -11,7 +11,7 @@ from ferlab.labels import CLASSES
 from ferlab.tta import tta_mode
 
 
-def _load_input(ref: str, data: str, split: str) -> dict:
+def _load_input(ref: str, data: str, split: str, tta: str | None = "none") -> dict:
     p = Path(ref)
     if p.is_file() and p.suffix == ".json":
         try:
@@ -23,18 +23,19 @@ def _load_input(ref: str, data: str, split: str) -> dict:
                 f"{p}: not a ferlab evaluation (needs 'accuracy' and 'per_class'; make one with ferlab evaluate --json)"
             )
         return res
-    from ferlab.cli import evaluate_to_dict
+    from ferlab.evaluation.evaluate import evaluate_ref
 
-    res = evaluate_to_dict(ref, data, split, tta=False)
+    res = evaluate_ref(ref, data, split, tta=tta)
     if p.is_dir() and (p / "summary.json").exists():
         res["model"] = json.loads((p / "summary.json").read_text()).get("name", res["model"])
     return res
 
 
-def compare(inputs: list[str], out: Path, *, data: str, split: str = "val") -> Path:
+def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta: str | None = "none") -> Path:
+    """`tta` for inputs that need evaluating: a mode, or None for what each model's card ships."""
     from ferlab.figures import plot_per_class
 
-    results = [_load_input(r, data, split) for r in inputs]
+    results = [_load_input(r, data, split, tta) for r in inputs]
     names: list[str] = []
     for r in results:  # keep labels unique when two inputs share a model name
         tta = tta_mode(r.get("tta"))  # older JSON files say true/false

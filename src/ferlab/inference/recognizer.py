@@ -23,10 +23,14 @@ from ferlab.card import read_card
 from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS, PHOTO_SIDE, VIDEO_SIDE, build_detector, check_searchable
 from ferlab.detectors.base import Detection, FaceDetector
 from ferlab.errors import FerlabError
+from ferlab.evaluation.calibration import temper
 from ferlab.inference.faces import face_crop, to_face_array
 from ferlab.inference.images import open_image
 from ferlab.preprocess import to_model_input_np
 from ferlab.tta import averaged_np, tta_mode
+
+# the label of a face whose most likely class is less probable than Recognizer(min_confidence=...)
+UNCERTAIN = "uncertain"
 
 if TYPE_CHECKING:
     import torch
@@ -51,8 +55,8 @@ class Face:
 
     @property
     def confidence(self) -> float:
-        """The probability of the predicted label."""
-        return self.probs[self.label]
+        """The probability of the most likely class (calibrated where the model ships a temperature)."""
+        return max(self.probs.values())
 
     def scaled(self, factor: float) -> Face:
         """The same face with its box and landmarks in coordinates `factor` times larger."""
@@ -107,7 +111,13 @@ class Recognizer:
 
     model: a bundled model's name (default: the bundled default), or a path to a checkpoint
         file, checkpoint folder or run directory.
-    backend: "torch", or "onnxruntime" (the model exported once to the cache dir; no torch needed after).
+    backend: "torch" or "onnxruntime"; default: what the model's card ships (else torch). With
+        onnxruntime the model runs without torch (exported once to the cache dir, or the ONNX file
+        shipped beside a bundled model).
+    precision: "fp32", or "int8" (onnxruntime, where the model ships an int8 file); default: the card's.
+    calibrated: apply the temperature the card carries (fitted on held-out data), so a face's
+        confidence means what it says; the predicted class is the same either way.
+    min_confidence: faces whose top probability is below this are labelled "uncertain".
     device: torch device for the torch backend.
     detector: "centerface" (default, shipped), "yunet" (weights where found, see
         `detector_weights`), "haar", or any object with `detect(rgb) -> list[Detection]`.
@@ -124,7 +134,10 @@ class Recognizer:
         model: str | os.PathLike | None = None,
         *,
         device: str = "cpu",
-        backend: str = "torch",
+        backend: str | None = None,
+        precision: str | None = None,
+        calibrated: bool = True,
+        min_confidence: float = 0.0,
         detector: str | FaceDetector | None = None,
         detector_weights: str | os.PathLike | None = None,
         align: bool = True,
@@ -132,17 +145,26 @@ class Recognizer:
         margin: float = 0.1,
         min_face: int = 16,
     ) -> None:
+        self.card = read_card(model)
+        shipped = self.card.get("inference", {})
+        backend = backend or shipped.get("backend", "torch")
         if backend not in ("torch", "onnxruntime"):
             raise FerlabError(f"unknown backend {backend!r}; use 'torch' or 'onnxruntime'")
-        self.backend = backend
-        self.device = device
+        precision = precision or (shipped.get("precision", "fp32") if backend == "onnxruntime" else "fp32")
+        if precision not in ("fp32", "int8"):
+            raise FerlabError(f"unknown precision {precision!r}; use 'fp32' or 'int8'")
+        if precision == "int8" and (backend != "onnxruntime" or not shipped.get("onnx_int8")):
+            raise FerlabError(
+                f"{self.card['name']}: int8 needs the onnxruntime backend and a model that ships an int8 file"
+            )
+        self.backend, self.precision, self.device = backend, precision, device
+        self.temperature = float(shipped.get("temperature", 1.0)) if calibrated else 1.0
+        self.min_confidence = float(min_confidence)
         self._model = None
         if backend == "torch":
             from ferlab.checkpoint import load_model
 
-            self._model, self.card = load_model(model, device=device)
-        else:
-            self.card = read_card(model)
+            self._model, self.card = load_model(self.card["_path"], device=device)
         self.classes: list[str] = list(self.card["classes"])
         # the card says which test-time augmentation the model was measured and shipped with
         self.tta = tta_mode(self.card.get("metrics", {}).get("tta_default", False) if tta is None else tta)
@@ -156,9 +178,14 @@ class Recognizer:
         self._min_face = min_face
         self._ort = None
         if backend == "onnxruntime":
+            from pathlib import Path
+
             from ferlab.inference.onnx import OnnxSession
 
-            self._ort = OnnxSession.for_card(self.card)
+            if precision == "int8":
+                self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"])
+            else:
+                self._ort = OnnxSession.for_card(self.card)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -202,24 +229,30 @@ class Recognizer:
             return np.zeros((0, len(self.classes)), np.float32)
         mean, std = self.card["input"]["mean"], self.card["input"]["std"]
         if self._ort is not None:
-            return averaged_np(self._ort.probs, to_model_input_np(faces, mean, std), self.tta)
-        import torch
+            p = averaged_np(self._ort.probs, to_model_input_np(faces, mean, std), self.tta)
+        else:
+            import torch
 
-        from ferlab.evaluation.metrics import model_probs
-        from ferlab.preprocess import to_model_input
-        from ferlab.tta import averaged
+            from ferlab.evaluation.metrics import model_probs
+            from ferlab.preprocess import to_model_input
+            from ferlab.tta import averaged
 
-        x = to_model_input(torch.from_numpy(faces), mean, std)
-        with torch.inference_mode():
-            p = averaged(lambda v: model_probs(self._model, v), x.to(self.device), self.tta)
-        return p.cpu().numpy()
+            x = to_model_input(torch.from_numpy(faces), mean, std)
+            with torch.inference_mode():
+                p = averaged(lambda v: model_probs(self._model, v), x.to(self.device), self.tta).cpu().numpy()
+        return temper(p, self.temperature)
 
-    def faces_from(self, dets: list[Detection], probs: np.ndarray) -> list[Face]:
+    def faces_from(
+        self, dets: list[Detection], probs: np.ndarray, *, min_confidence: float | None = None
+    ) -> list[Face]:
+        """Faces from detections and their probabilities; below `min_confidence` (default: the
+        recognizer's) a face is labelled "uncertain"."""
+        least = self.min_confidence if min_confidence is None else min_confidence
         return [
             Face(
                 tuple(int(v) for v in d.box),
                 float(d.score),
-                self.classes[int(p.argmax())],
+                self.classes[int(p.argmax())] if p.max() >= least else UNCERTAIN,
                 {c: float(v) for c, v in zip(self.classes, p, strict=True)},
                 d.landmarks,
             )
@@ -250,17 +283,20 @@ class Recognizer:
         rgb = open_image(image, bgr=bgr)[0]
         return rgb, self.find_faces(rgb, where=_where(image))
 
-    def predict(self, image: ImageLike, *, bgr: bool = False) -> list[Face]:
-        """Every face found in one image, left to right. No face → an empty list."""
-        return self.predict_batch([image], bgr=bgr)[0]
+    def predict(self, image: ImageLike, *, bgr: bool = False, name: str | None = None) -> list[Face]:
+        """Every face found in one image, left to right. No face → an empty list.
+        `name`: what error messages call an image given as an array (a path names itself)."""
+        return self.predict_batch([image], bgr=bgr, names=[name])[0]
 
-    def predict_batch(self, images: list[ImageLike], *, bgr: bool = False) -> list[list[Face]]:
+    def predict_batch(
+        self, images: list[ImageLike], *, bgr: bool = False, names: list[str | None] | None = None
+    ) -> list[list[Face]]:
         """Detect in each image, then classify all faces of all images in one model call.
         Boxes are in the pixels of each image as given (a large JPEG is searched reduced)."""
         found = []
-        for im in images:
+        for im, name in zip(images, names or [None] * len(images), strict=True):
             rgb, scale = open_image(im, bgr=bgr)
-            found.append((scale, self.find_faces(rgb, where=_where(im))))
+            found.append((scale, self.find_faces(rgb, where=name or _where(im))))
         crops = [f.crop for _, faces in found for f in faces]
         probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
         out, i = [], 0

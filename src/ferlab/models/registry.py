@@ -45,7 +45,6 @@ def register(name: str, description: str = "", *, params_note: str | None = None
 
 
 def get_entry(name: str) -> ModelEntry:
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise FerlabError(f"unknown architecture {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
     return _REGISTRY[name]
@@ -64,14 +63,8 @@ def build(name: str, **config) -> nn.Module:
 
 
 def available() -> list[ModelEntry]:
-    _ensure_loaded()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def _ensure_loaded() -> None:
-    # Importing the modules runs their @register decorators.
-    from ferlab.models import cnn, ensemble, vit  # noqa: F401

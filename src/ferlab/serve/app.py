@@ -108,11 +108,14 @@ def create_app(
             ],
         }
 
-    async def _predict(rec: Recognizer, batcher: MicroBatcher, rgb: np.ndarray, explain: bool) -> list[dict]:
+    async def _predict(
+        rec: Recognizer, batcher: MicroBatcher, rgb: np.ndarray, explain: bool, min_confidence: float
+    ) -> list[dict]:
         found = await asyncio.to_thread(rec.find_faces, rgb, where="upload")
         crops = np.stack([f.crop for f in found]) if found else np.zeros((0, 48, 48), np.uint8)
         probs = await batcher(crops)
-        faces = [f.to_dict() for f in rec.faces_from([f.detection for f in found], probs)]
+        dets = [f.detection for f in found]
+        faces = [f.to_dict() for f in rec.faces_from(dets, probs, min_confidence=min_confidence)]
         if explain and found:
             heat = await asyncio.to_thread(_heatmaps, rec, crops.astype(np.uint8))
             for f, png in zip(faces, heat, strict=True):
@@ -121,7 +124,11 @@ def create_app(
 
     @app.post("/v1/predict")
     async def predict(
-        request: Request, file: UploadFile = File(...), model: str | None = Form(None), explain: bool = Form(False)
+        request: Request,
+        file: UploadFile = File(...),
+        model: str | None = Form(None),
+        explain: bool = Form(False),
+        min_confidence: float = Form(0.0, ge=0.0, le=1.0),
     ):
         t0 = time.perf_counter()
         name = model or request.query_params.get("model") or default
@@ -148,7 +155,9 @@ def create_app(
                 except FerlabError as e:
                     return _error(422, str(e))
                 try:
-                    faces = await asyncio.wait_for(_predict(recognizers[name], batchers[name], rgb, explain), timeout_s)
+                    faces = await asyncio.wait_for(
+                        _predict(recognizers[name], batchers[name], rgb, explain, min_confidence), timeout_s
+                    )
                 except TimeoutError:
                     return _error(504, f"request took longer than {timeout_s:g} s")
                 except FerlabError as e:  # e.g. an image too elongated to search

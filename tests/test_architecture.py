@@ -1,0 +1,89 @@
+"""The package's structure: no import cycles between ferlab's modules (imports inside functions
+included: a cycle hidden in a function is still a cycle in the design)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """ferlab module → the ferlab modules it imports anywhere in its body."""
+    files = {module_name(p, root): p for p in (root / "ferlab").rglob("*.py")}
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    for mod, path in files.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(
+                        package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                    )
+                # `from ferlab.x import y` may import the submodule ferlab.x.y
+                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            for target in targets:
+                t = target
+                while t and t not in files:  # ferlab.a.b.func → ferlab.a.b
+                    t = t.rpartition(".")[0]
+                if t and t != mod and t.startswith("ferlab"):
+                    graph[mod].add(t)
+    # importing ferlab.a.b runs ferlab/__init__ and ferlab/a/__init__ first, but those are
+    # packages, not the modules' own choices: only direct edges count
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str] | None:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                return [*stack[stack.index(n) :], n]
+            if n not in state and (c := visit(n)):
+                return c
+        stack.pop()
+        state[m] = 2
+        return None
+
+    for m in sorted(graph):
+        if m not in state and (c := visit(m)):
+            return c
+    return None
+
+
+def test_ferlab_has_no_import_cycles():
+    cycle = find_cycle(import_graph(SRC))
+    assert cycle is None, " → ".join(cycle)
+
+
+def test_the_cycle_finder_finds_a_planted_cycle(tmp_path):
+    pkg = tmp_path / "ferlab"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from ferlab.sub.b import thing\n")
+    (pkg / "sub" / "b.py").write_text("def thing():\n    from ferlab import a  # inside a function\n")
+    (pkg / "c.py").write_text("from . import a\n")
+    cycle = find_cycle(import_graph(tmp_path))
+    assert cycle is not None and set(cycle) == {"ferlab.a", "ferlab.sub.b"}
+
+
+@pytest.mark.parametrize("name", ["ferlab.cli", "ferlab.evaluation.compare"])
+def test_known_modules_are_in_the_graph(name):
+    assert name in import_graph(SRC)
