@@ -1,7 +1,8 @@
 """Cold start: wall seconds for `ferlab predict PHOTO` as a new process, as a user runs it, with
 the torch and the onnxruntime backend, beside what Python alone and `import torch` cost in the
 same run (timings on a shared machine vary; the ratios to those baselines travel better).
-The onnxruntime export of the model is made once before timing (its first use does that).
+As shipped, the default runs its int8 ONNX file from the package (no torch, no export); the fp32
+onnxruntime export is made once before timing (its first use does that).
 
 Writes benchmarks/results/cold_start.json and .md. Medians over --repeats runs, interleaved.
 Usage: python benchmarks/cold_start.py [--repeats 7]
@@ -26,8 +27,17 @@ PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 CASES = {
     "python -c pass (interpreter alone)": [sys.executable, "-c", "pass"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
-    "ferlab predict PHOTO (torch)": [sys.executable, "-m", "ferlab.cli", "predict", str(PHOTO)],
-    "ferlab predict PHOTO --backend onnxruntime": [
+    "ferlab predict PHOTO (as shipped)": [sys.executable, "-m", "ferlab.cli", "predict", str(PHOTO)],
+    "ferlab predict PHOTO --backend torch": [
+        sys.executable,
+        "-m",
+        "ferlab.cli",
+        "predict",
+        str(PHOTO),
+        "--backend",
+        "torch",
+    ],
+    "ferlab predict PHOTO --backend onnxruntime --precision fp32": [
         sys.executable,
         "-m",
         "ferlab.cli",
@@ -35,6 +45,8 @@ CASES = {
         str(PHOTO),
         "--backend",
         "onnxruntime",
+        "--precision",
+        "fp32",
     ],
 }
 
@@ -52,8 +64,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
-    # the first onnxruntime use exports the model to the cache: not part of a cold start after that
-    subprocess.run(CASES["ferlab predict PHOTO --backend onnxruntime"], check=True, capture_output=True)
+    # the first fp32 onnxruntime use exports the model to the cache: not part of a cold start after that
+    subprocess.run(
+        CASES["ferlab predict PHOTO --backend onnxruntime --precision fp32"], check=True, capture_output=True
+    )
     times: dict[str, list[float]] = {k: [] for k in CASES}
     for _ in range(args.repeats):
         for name, cmd in CASES.items():

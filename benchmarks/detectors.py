@@ -33,9 +33,13 @@ SIZES = [(24, 48), (48, 96), (96, 200), (200, 400)]
 
 def settings(yunet: str | None) -> dict[str, tuple[str, dict]]:
     rows = {"Haar alt2, 3 neighbours (the former default)": ("haar", {})}
-    for side in (640, 480, 320):
-        for thr in (0.3, 0.5, 0.7):
-            rows[f"CenterFace, {side} px, threshold {thr}"] = ("centerface", {"max_side": side, "threshold": thr})
+    for precision in ("fp32", "int8"):
+        for side in (640, 480, 320):
+            for thr in (0.3, 0.5, 0.7):
+                rows[f"CenterFace {precision}, {side} px, threshold {thr}"] = (
+                    "centerface",
+                    {"max_side": side, "threshold": thr, "precision": precision},
+                )
     if yunet:
         for side in (640, 320):
             for thr in (0.5, 0.6, 0.7, 0.9):

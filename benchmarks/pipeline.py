@@ -9,7 +9,7 @@ faces, 1280×960; truth known, so "found" means IoU ≥ 0.3 with a real face), a
 made of Grace Hopper tiled 3×2.
 
 fer runs in its own Python (TensorFlow and fer installed there; see --fer-python):
-    python3 -m venv .venv-fer && .venv-fer/bin/pip install tensorflow-cpu opencv-python-headless pillow \\
+    python3 -m venv .venv-fer && .venv-fer/bin/pip install tensorflow-cpu "opencv-python-headless<5" pillow \\
         && .venv-fer/bin/pip install --no-deps fer==25.10.3
 (--no-deps: fer's own requirements would pull opencv-python over the headless build.)
 

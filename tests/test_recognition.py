@@ -276,6 +276,7 @@ def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt
         vs = views(x, mode)
         assert len(vs) == n and torch.equal(vs[0], x)
     assert torch.equal(views(x, "flip")[1], x.flip(-1))
+    assert torch.equal(views(x, "zoomflip")[1], warp(x, 0, 0, 1.1).flip(-1))  # the mirror, zoomed 1.1×
     # a 2-pixel shift moves the interior by exactly 2 pixels (the warp is not a blur)
     assert torch.allclose(warp(x, 2, 0, 1.0)[..., 4:-4, 4:-4], x[..., 4:-4, 2:-6], atol=1e-5)
     # the recognizer's "multi" is the mean of the 12 single-view predictions
@@ -284,10 +285,14 @@ def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt
     inp = to_model_input(torch.as_tensor(faces), 0.5, 0.25)
     with torch.inference_mode():
         manual = torch.stack([rec.model(v).softmax(1) for v in views(inp, "multi")]).mean(0).numpy()
+    with torch.inference_mode():
+        manual2 = torch.stack([rec.model(v).softmax(1) for v in views(inp, "zoomflip")]).mean(0).numpy()
     for backend in ("torch", "onnxruntime"):
         multi = Recognizer(str(ckpt), backend=backend, tta="multi")
         assert multi.tta == "multi"
         assert np.abs(multi.probabilities(faces) - manual).max() < 1e-4
+        two = Recognizer(str(ckpt), backend=backend, tta="zoomflip")
+        assert np.abs(two.probabilities(faces) - manual2).max() < 1e-4
     assert np.abs(manual - rec.probabilities(faces)).max() > 1e-4
     # a card that ships "multi" gets it without asking; an explicit mode overrides the card
     card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=1, metrics={"tta_default": "multi"})
@@ -295,5 +300,7 @@ def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt
     assert Recognizer(str(tmp_path / "shipped")).tta == "multi"
     assert Recognizer(str(tmp_path / "shipped"), tta="none").tta == "none"
     assert tta_mode(True) == "flip" and tta_mode(False) == tta_mode(None) == "none"
-    with pytest.raises(FerlabError, match=re.escape("unknown test-time augmentation 'ten' (use none, flip, multi)")):
+    with pytest.raises(
+        FerlabError, match=re.escape("unknown test-time augmentation 'ten' (use none, flip, zoomflip, multi)")
+    ):
         Recognizer(str(ckpt), tta="ten")

@@ -168,3 +168,28 @@ def plot_per_class(
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=min(n, 5), frameon=False)
     return _save(fig, out, fmt)
+
+
+def plot_reliability(
+    curves: Mapping[str, Sequence[Mapping]], out: str | os.PathLike, title: str = "Reliability", fmt: str | None = None
+):
+    """Reliability diagram: accuracy against mean confidence per confidence bin, one line per
+    curve (e.g. before and after temperature scaling); the diagonal is perfect calibration.
+    Each curve: rows of {"confidence", "accuracy", "n"} (ferlab.evaluation.calibration.reliability)."""
+    fig, ax = plt.subplots(figsize=(5.2, 5.0))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfectly calibrated")
+    for (name, rows), marker in zip(curves.items(), "os^v", strict=False):
+        conf = [r["confidence"] for r in rows]
+        acc = [r["accuracy"] for r in rows]
+        biggest = max([1, *(q["n"] for q in rows)])
+        sizes = [max(8, 120 * r["n"] / biggest) for r in rows]
+        (line,) = ax.plot(conf, acc, "-", lw=1.2, label=name)
+        ax.scatter(conf, acc, s=sizes, marker=marker, alpha=0.7, color=line.get_color())
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("mean confidence in bin")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, out, fmt)

@@ -20,7 +20,15 @@ import numpy as np
 from PIL import Image
 
 from ferlab.card import read_card
-from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS, PHOTO_SIDE, VIDEO_SIDE, build_detector, check_searchable
+from ferlab.detectors import (
+    DEFAULT_DETECTOR,
+    DETECTORS,
+    PHOTO_SIDE,
+    VIDEO_SIDE,
+    VIDEO_THRESHOLD,
+    build_detector,
+    check_searchable,
+)
 from ferlab.detectors.base import Detection, FaceDetector
 from ferlab.errors import FerlabError
 from ferlab.evaluation.calibration import temper
@@ -206,7 +214,11 @@ class Recognizer:
         if not isinstance(self._detector_spec, str):
             return self._detector_spec
         return build_detector(
-            self._detector_spec, max_side=max_side, min_size=self._min_face, weights=self._detector_weights
+            self._detector_spec,
+            max_side=max_side,
+            min_size=self._min_face,
+            weights=self._detector_weights,
+            threshold=VIDEO_THRESHOLD if self._detector_spec == "centerface" else None,
         )
 
     @property
