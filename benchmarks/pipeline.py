@@ -4,9 +4,9 @@ on the same photo files in one run: median ms per photo (reading the file includ
 found, for one-face and many-face photos; and ferlab's frames/s on a 640×480 video end to end.
 
 Photos: real photos with one face that ship in packages (matplotlib's Grace Hopper, scikit-image's
-astronaut and cameraman), FER-2013 PublicTest faces pasted into real backgrounds (1 face, and 4–8
-faces, 1280×960; truth known, so "found" means IoU ≥ 0.3 with a real face), and a group photo
-made of Grace Hopper tiled 3×2.
+astronaut and cameraman), FER-2013 PublicTest faces pasted into real backgrounds (1 face at
+640×480; 4–8 faces at 1280×960; 1–3 faces at 4032×3024, the size phones save; truth known, so
+"found" means IoU ≥ 0.3 with a real face), and a group photo made of Grace Hopper tiled 3×2.
 
 fer runs in its own Python (TensorFlow and fer installed there; see --fer-python):
     python3 -m venv .venv-fer && .venv-fer/bin/pip install tensorflow-cpu "opencv-python-headless<5" pillow \\
@@ -43,7 +43,7 @@ HERE = Path(__file__).parent
 
 def make_photos(folder: Path, data: str, n_scenes: int) -> dict[str, list[dict]]:
     """{group: [{path, truth boxes or None, faces expected}]}, written as JPEG (quality 92)."""
-    groups: dict[str, list[dict]] = {"one face": [], "many faces": []}
+    groups: dict[str, list[dict]] = {"one face": [], "many faces": [], "phone-size photos (12 MP)": []}
 
     def save(group: str, name: str, rgb: np.ndarray, truth: list | None, expected: int) -> None:
         p = folder / f"{name}.jpg"
@@ -63,6 +63,11 @@ def make_photos(folder: Path, data: str, n_scenes: int) -> dict[str, list[dict]]
         save("one face", f"scene1_{i:02d}", rgb, [t.box for t in truth], 1)
         rgb, truth = make_scene(rng, faces, labels, bgs, size=(1280, 960), n_faces=(4, 8), side=(60, 260), max_angle=15)
         save("many faces", f"scenes_{i:02d}", rgb, [t.box for t in truth], len(truth))
+    for i in range(max(2, n_scenes // 3)):  # the size phones save: 4032×3024, 1–3 faces
+        rgb, truth = make_scene(
+            rng, faces, labels, bgs, size=(4032, 3024), n_faces=(1, 3), side=(300, 1200), max_angle=15
+        )
+        save("phone-size photos (12 MP)", f"phone_{i:02d}", rgb, [t.box for t in truth], len(truth))
     return groups
 
 

@@ -110,7 +110,8 @@ def main() -> None:
         "# `ferlab serve` over loopback",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, CPU only; client and server on the same machine. "
-        f"Image: {res['image']}; each request = decode + Haar detection + classification.",
+        f"Image: {res['image']}; each request = decode + detection + alignment + classification, "
+        "the default model as shipped.",
         "",
         "| micro-batching | concurrency | requests/s | p50 ms | p99 ms | statuses |",
         "|---|---:|---:|---:|---:|---|",

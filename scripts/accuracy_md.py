@@ -195,6 +195,23 @@ def main() -> None:
         )
         + f" The best single model without TTA: {best['key']}, {acc_of(best):.4f}."
     )
+    ship = shipped.get("shipped")
+    if ship:
+        cal = shipped.get("calibration", {})
+        lines.append(
+            f"- As shipped, the default runs in {ship['backend']} with {ship['precision']} weights and averages "
+            f"{ship['views']} views (`{ship['tta']}`): {ship['ms_per_face_batch1']:.2f} ms per face (batch 1, "
+            f"{ship['machine']['cpu']}, {ship['machine']['cores']} cores), macro F1 "
+            f"{shipped.get('macro_f1_default', float('nan')):.4f}"
+            + (
+                f"; its probabilities are divided by a temperature of {cal['temperature']:.3g} fitted on one half of "
+                f"PublicTest (ECE on the other half {cal['ece_before']:.3f} → {cal['ece_after']:.3f})"
+                if cal
+                else ""
+            )
+            + ". How the views were chosen, and every backend × precision × mode: `benchmarks/fast_default.py` "
+            "([benchmarks.md](benchmarks.md))."
+        )
     if default:
         d = default
         lines.append(
@@ -332,7 +349,9 @@ def main() -> None:
         "python benchmarks/tta_ensemble.py --models runs/fer_vgg_wide_distilled runs/fer_vgg_wide "
         "runs/fer_vgg_wide_mixup runs/fer_vgg_wide_adamw --multi-view runs/fer_vgg_wide_distilled "
         "--vote runs/fer_vgg_wide runs/fer_vgg_wide_mixup runs/fer_vgg_wide_adamw",
-        "ferlab bundle runs/fer_vgg_wide --name fer-vgg-wide --tta-default multi   # the default's card, all TTA modes",
+        "ferlab bundle runs/fer_vgg_wide --name fer-vgg-wide --tta-default zoomflip --backend-default onnxruntime "
+        "--int8   # the default as shipped: int8, two views, calibrated; its card holds every TTA mode",
+        "python benchmarks/fast_default.py   # the levers for the fast default, and how zoomflip was chosen",
         "scripts/accuracy.sh          # evaluations into docs/eval/, bundling, this page",
         "python benchmarks/accuracy.py   # bundled models against the peers, with latency",
         "```",

@@ -334,7 +334,7 @@ def cmd_predict(args) -> int:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
     for p in paths:
         try:
-            rgb, scale = open_image(p)
+            rgb, scale = open_image(p, min_side=rec.decode_side)
             found = rec.predict(rgb, name=str(p))
         except FerlabError as e:
             failed += 1
@@ -746,7 +746,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print every file's faces as JSON (boxes, scores, labels, probabilities, model, TTA)",
     )
     pr.add_argument("--csv", metavar="FILE", help="also write one CSV row per face")
-    pr.add_argument("--annotate", metavar="DIR", help="write annotated copies here")
+    pr.add_argument(
+        "--annotate", metavar="DIR", help="write annotated copies here (large JPEGs at the size they were searched at)"
+    )
     _add_engine_args(pr)
     pr.add_argument(
         "--min-confidence",

@@ -76,9 +76,13 @@ def _from_pil(im: Image.Image, where: str) -> np.ndarray:
         raise FerlabError(f"{where}: cannot decode image ({e})") from None
 
 
-def open_image(src: ImageSource, *, bgr: bool = False) -> tuple[np.ndarray, float]:
+def open_image(src: ImageSource, *, bgr: bool = False, min_side: int | None = None) -> tuple[np.ndarray, float]:
     """Anything image-like → (H×W×3 uint8 RGB, scale): scale < 1 when a large JPEG was decoded
-    reduced (pixel coordinates in the original = coordinates in the array / scale)."""
+    reduced (pixel coordinates in the original = coordinates in the array / scale).
+
+    min_side: a JPEG file whose longer side is at least twice this is decoded at 1/2, 1/4 or 1/8
+    scale while keeping its longer side ≥ min_side (draft mode: a fraction of the decoding time);
+    the recognizer asks for twice the detector's search size, so faces keep their detail."""
     if isinstance(src, Image.Image):
         return _from_pil(src, "image"), 1.0
     if isinstance(src, np.ndarray):
@@ -95,7 +99,7 @@ def open_image(src: ImageSource, *, bgr: bool = False) -> tuple[np.ndarray, floa
     if p.stat().st_size == 0:
         raise FerlabError(f"{p}: empty file (0 bytes)")
     with open(p, "rb") as fh:
-        return _decode(fh, str(p))
+        return _decode(fh, str(p), min_side)
 
 
 def load_image(src: ImageSource, *, bgr: bool = False) -> np.ndarray:
@@ -122,7 +126,7 @@ def _bomb(where: str, w: int, h: int, limit: int) -> FerlabError:
     )
 
 
-def _decode(fp, where: str) -> tuple[np.ndarray, float]:
+def _decode(fp, where: str, min_side: int | None = None) -> tuple[np.ndarray, float]:
     try:
         with warnings.catch_warnings():
             # Pillow warns from ~89 MP: our own limits below decide instead (a 108 MP JPEG is drafted
@@ -133,8 +137,11 @@ def _decode(fp, where: str) -> tuple[np.ndarray, float]:
                 if w == 0 or h == 0:
                     raise FerlabError(f"{where}: image is {w}x{h} pixels (empty)")
                 scale = 1.0
-                if im.format == "JPEG" and w * h > WORK_PIXELS:
-                    f = (WORK_PIXELS / (w * h)) ** 0.5
+                f = min((WORK_PIXELS / (w * h)) ** 0.5, 1.0)
+                if min_side:
+                    f = min(f, min_side / max(w, h))
+                if im.format == "JPEG" and f <= 0.5:
+                    # draft picks the smallest 1/2ⁿ scale that still covers the requested size
                     im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (max(1, int(w * f)), max(1, int(h * f))))
                     scale = im.size[0] / w
                 elif w * h > MAX_PIXELS:

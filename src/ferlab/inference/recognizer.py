@@ -205,6 +205,11 @@ class Recognizer:
         return self._model
 
     @property
+    def decode_side(self) -> int:
+        """Large JPEG files are decoded reduced to about this longer side: twice the detector's search size."""
+        return 2 * getattr(self.detector, "max_side", PHOTO_SIDE)
+
+    @property
     def detector_name(self) -> str:
         spec = self._detector_spec
         return spec if isinstance(spec, str) else getattr(spec, "name", type(spec).__name__)
@@ -307,7 +312,7 @@ class Recognizer:
         Boxes are in the pixels of each image as given (a large JPEG is searched reduced)."""
         found = []
         for im, name in zip(images, names or [None] * len(images), strict=True):
-            rgb, scale = open_image(im, bgr=bgr)
+            rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side)
             found.append((scale, self.find_faces(rgb, where=name or _where(im))))
         crops = [f.crop for _, faces in found for f in faces]
         probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
