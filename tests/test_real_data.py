@@ -51,10 +51,17 @@ def test_bundled_default_reproduces_its_card(capsys):
     assert res["accuracy"] == pytest.approx(
         card["metrics"].get("val_accuracy_default", card["metrics"]["val_accuracy"]), abs=1e-6
     )
-    if res["tta"] != "none":
-        assert main(["evaluate", "--data", str(REAL_DATA), "--tta", "none", "--json"]) == 0
-        single = json.loads(capsys.readouterr().out)
-        assert single["accuracy"] == pytest.approx(card["metrics"]["val_accuracy"], abs=1e-6)
+    assert (res["backend"], res["precision"]) == (
+        card.get("inference", {}).get("backend", "torch"),
+        card.get("inference", {}).get("precision", "fp32"),
+    )
+    # the card's per-mode numbers are the network itself: torch, fp32
+    assert main(["evaluate", "--data", str(REAL_DATA), "--tta", "none", "--backend", "torch", "--json"]) == 0
+    single = json.loads(capsys.readouterr().out)
+    assert single["accuracy"] == pytest.approx(card["metrics"]["val_accuracy"], abs=1e-6)
+    # the fast default the recognizer issue asks for: ≤ 5 ms per face as shipped, at least flip-TTA accuracy
+    assert card["metrics"]["shipped"]["ms_per_face_batch1"] <= 5.0
+    assert res["accuracy"] >= card["metrics"]["val_accuracy_by_tta"]["flip"]
     assert res["accuracy"] > 0.55  # far above chance (0.25 for always-happy)
     assert main(["evaluate", "--data", str(REAL_DATA), "--split", "test"]) == 2
     assert "no PrivateTest images" in capsys.readouterr().err

@@ -6,8 +6,9 @@ FER-2013's framing, measured (benchmarks/alignment.py fits it on PublicTest face
 photos, where the true square is known): the square's centre lies 0.26 of the way from the eyes'
 midpoint to the mouth's, and its side is 1.37 × (eye distance + eye-to-mouth distance) (YuNet's
 landmarks give 0.31 and 1.37). The eye line is turned horizontal before the crop. On faces
-rotated up to ±30° this lifts whole-pipeline accuracy by about 5 points over the square crop;
-on upright faces the two are within a point (docs/benchmarks.md).
+rotated up to ±30° this lifts whole-pipeline accuracy by about 6 points over the former square
+crop; on upright faces it is a point above it, and under two below a tighter square crop
+(margin 0) — docs/benchmarks.md.
 """
 
 from __future__ import annotations
