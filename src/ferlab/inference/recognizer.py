@@ -132,7 +132,7 @@ class Recognizer:
     detector_weights: path of the detector's weights where it needs them (YuNet).
     align: turn each face upright on its eye landmarks and frame it as FER-2013 faces are
         (detectors with landmarks); False crops a square around the box instead.
-    tta: test-time augmentation, "none", "flip" or "multi"; default: what the model's card ships.
+    tta: test-time augmentation, "none", "flip", "zoomflip" or "multi" (ferlab.tta); default: the card's.
     margin: context added around a box for the square crop (fraction of its side).
     min_face: smallest face side searched for, in pixels.
     """
