@@ -24,25 +24,14 @@ import matplotlib
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
+PREDICT = [sys.executable, "-m", "ferlab.cli", "predict", str(PHOTO)]
 CASES = {
     "python -c pass (interpreter alone)": [sys.executable, "-c", "pass"],
     "python -c 'import torch'": [sys.executable, "-c", "import torch"],
-    "ferlab predict PHOTO (as shipped)": [sys.executable, "-m", "ferlab.cli", "predict", str(PHOTO)],
-    "ferlab predict PHOTO --backend torch": [
-        sys.executable,
-        "-m",
-        "ferlab.cli",
-        "predict",
-        str(PHOTO),
-        "--backend",
-        "torch",
-    ],
+    "ferlab predict PHOTO (as shipped)": PREDICT,
+    "ferlab predict PHOTO --backend torch": [*PREDICT, "--backend", "torch"],
     "ferlab predict PHOTO --backend onnxruntime --precision fp32": [
-        sys.executable,
-        "-m",
-        "ferlab.cli",
-        "predict",
-        str(PHOTO),
+        *PREDICT,
         "--backend",
         "onnxruntime",
         "--precision",

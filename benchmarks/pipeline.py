@@ -23,6 +23,7 @@ import argparse
 import json
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,9 @@ from ferlab.training.machine import machine_info
 
 OUT = Path(__file__).parent / "results"
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+from inference import make_clip  # noqa: E402  (the same 640×480 clip as the inference benchmark)
 
 
 def make_photos(folder: Path, data: str, n_scenes: int) -> dict[str, list[dict]]:
@@ -95,19 +99,6 @@ def time_ferlab(rec: Recognizer, photos: list[dict], repeats: int) -> dict:
             times.append(time.perf_counter() - t)
         out[ph["path"]] = {"ms": statistics.median(times) * 1000, "boxes": [list(f.box) for f in faces]}
     return out
-
-
-def make_clip(path: Path, frames: int = 90) -> Path:
-    """640×480, 30 fps, Grace Hopper's face drifting across the frame (a webcam-like scene)."""
-    face = cv2.resize(read_rgb("matplotlib:grace_hopper.jpg")[:, :, ::-1], (240, 282))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (640, 480))
-    for i in range(frames):
-        frame = np.full((480, 640, 3), 90, np.uint8)
-        x = 60 + (i * 3) % 300
-        frame[100:382, x : x + 240] = face
-        w.write(frame)
-    w.release()
-    return path
 
 
 def main() -> None:

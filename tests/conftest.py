@@ -23,6 +23,37 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013-no-private.zip"
 
 
+def _matplotlib_photo() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+
+
+# A real photo that ships inside matplotlib (a dependency): Grace Hopper, one frontal face.
+PHOTO = _matplotlib_photo()
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    return np.asarray(Image.open(PHOTO).convert("RGB"))
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory) -> Path:
+    """An untrained cnn-v2.1 saved as a checkpoint folder (card name "test-model"), seeded."""
+    import torch
+
+    from ferlab.checkpoint import make_card, save_checkpoint
+    from ferlab.models import build, count_parameters
+
+    torch.manual_seed(0)
+    m = build("cnn-v2.1").eval()
+    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(m), name="test-model")
+    d = tmp_path_factory.mktemp("ck") / "model"
+    save_checkpoint(m, card, d)
+    return d
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     # Tests must never read a cache another test (or the user) wrote.

@@ -8,16 +8,14 @@ import argparse
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, make_kaggle, run_cli
+from conftest import PHOTO, ROOT, make_kaggle, run_cli
 from PIL import Image
 
-from ferlab.checkpoint import make_card, save_checkpoint
 from ferlab.cli import build_parser, main
 from ferlab.data.datamodule import FerDataModule
 from ferlab.data.fer2013 import Split, load_fer2013, stratified_subset
@@ -27,29 +25,11 @@ from ferlab.figures import plot_class_distribution, plot_loss_curves, plot_per_c
 from ferlab.inference.images import MAX_PIXELS, load_image, open_image, to_uint8
 from ferlab.inference.recognizer import Recognizer
 from ferlab.labels import CLASSES, COLOURS
-from ferlab.models import build, count_parameters
-
-PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    m = build("cnn-v2.1").eval()
-    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(m), name="test-model")
-    d = tmp_path_factory.mktemp("ck") / "model"
-    save_checkpoint(m, card, d)
-    return d
 
 
 @pytest.fixture(scope="module")
 def rec(ckpt) -> Recognizer:
     return Recognizer(str(ckpt))
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return np.asarray(Image.open(PHOTO).convert("RGB"))
 
 
 # ----------------------------------------------------------------------------- 1. subsets and figures

@@ -9,10 +9,10 @@ import re
 from pathlib import Path
 
 import cv2
-import matplotlib
 import numpy as np
 import pytest
 import torch
+from conftest import PHOTO
 from PIL import Image
 
 from ferlab.checkpoint import make_card, save_checkpoint
@@ -21,30 +21,11 @@ from ferlab.errors import FerlabError
 from ferlab.inference.explain import grad_cam
 from ferlab.inference.recognizer import Recognizer
 from ferlab.labels import CLASSES
-from ferlab.models import build, count_parameters
-
-# A real photo that ships inside matplotlib (a dependency): Grace Hopper, one frontal face.
-PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    m = build("cnn-v2.1").eval()
-    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(m), name="test-model")
-    d = tmp_path_factory.mktemp("ck") / "model"
-    save_checkpoint(m, card, d)
-    return d
 
 
 @pytest.fixture(scope="module")
 def rec(ckpt) -> Recognizer:
     return Recognizer(str(ckpt))
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return np.asarray(Image.open(PHOTO).convert("RGB"))
 
 
 def check_face(f, shape):

@@ -7,14 +7,11 @@ import json
 from pathlib import Path
 
 import cv2
-import matplotlib
 import numpy as np
 import pytest
-import torch
-from conftest import ROOT, face
+from conftest import PHOTO, ROOT, face
 from PIL import Image
 
-from ferlab.checkpoint import make_card, save_checkpoint
 from ferlab.cli import main
 from ferlab.detectors import build_detector
 from ferlab.detectors.base import Detection
@@ -24,26 +21,9 @@ from ferlab.evaluation.scenes import FACE_PHOTOS, backgrounds, make_scene, match
 from ferlab.inference.faces import align_face, crop_face
 from ferlab.inference.recognizer import UNCERTAIN, Recognizer
 from ferlab.labels import CLASSES
-from ferlab.models import build, count_parameters
 
-PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 YUNET = ROOT.parent / "shared" / "models" / "yunet"
 needs_yunet = pytest.mark.skipif(not YUNET.is_dir(), reason=f"YuNet weights not found at {YUNET}")
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    return np.asarray(Image.open(PHOTO).convert("RGB"))
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    m = build("cnn-v2.1").eval()
-    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(m), name="test-model")
-    d = tmp_path_factory.mktemp("ck") / "model"
-    save_checkpoint(m, card, d)
-    return d
 
 
 def _check_landmarks(d: Detection) -> None:

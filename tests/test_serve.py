@@ -15,9 +15,9 @@ import httpx
 import pytest
 import torch
 import uvicorn
+from conftest import PHOTO
 from fastapi.testclient import TestClient
 from PIL import Image
-from test_recognition import PHOTO
 
 from ferlab.checkpoint import make_card, save_checkpoint
 from ferlab.labels import CLASSES

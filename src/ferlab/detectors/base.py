@@ -44,6 +44,18 @@ def search_scale(shape: tuple[int, ...], max_side: int) -> float:
     return min(1.0, max_side / max(shape[:2]))
 
 
+def for_search(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """The image a detector searches (longer side at most `max_side`, area-averaged) and its scale."""
+    import cv2
+
+    scale = search_scale(rgb.shape, max_side)
+    if scale >= 1.0:
+        return rgb, 1.0
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), scale
+
+
 def sort_detections(dets: list[Detection]) -> list[Detection]:
     """Left to right, then top to bottom: the order faces are numbered in."""
     return sorted(dets, key=lambda d: (d.box[0], d.box[1]))

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferlab.detectors.base import Detection, ordered_landmarks, search_scale, sort_detections
+from ferlab.detectors.base import Detection, for_search, ordered_landmarks, sort_detections
 
 MODEL = Path(__file__).with_name("centerface.onnx")
 MODEL_INT8 = Path(__file__).with_name("centerface.int8.onnx")  # scripts/centerface_from_wheel.py
@@ -50,9 +50,8 @@ class CenterFaceDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         H, W = rgb.shape[:2]
-        scale = search_scale(rgb.shape, self.max_side)
-        w, h = max(1, round(W * scale)), max(1, round(H * scale))
-        img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if scale < 1.0 else rgb
+        img, scale = for_search(rgb, self.max_side)
+        h, w = img.shape[:2]
         # pad right and bottom to multiples of 32 (the network's coarsest stride) rather than stretch
         pw, ph = -(-w // 32) * 32, -(-h // 32) * 32
         blob = np.zeros((1, 3, ph, pw), np.float32)

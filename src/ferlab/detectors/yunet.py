@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ferlab.detectors.base import Detection, ordered_landmarks, search_scale, sort_detections
+from ferlab.detectors.base import Detection, for_search, ordered_landmarks, sort_detections
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write
 from ferlab.paths import cache_dir
@@ -81,10 +81,8 @@ class YuNetDetector:
 
     def detect(self, rgb: np.ndarray) -> list[Detection]:
         H, W = rgb.shape[:2]
-        scale = search_scale(rgb.shape, self.max_side)
-        w, h = max(1, round(W * scale)), max(1, round(H * scale))
-        img = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA) if scale < 1.0 else rgb
-        self.net.setInputSize((w, h))
+        img, scale = for_search(rgb, self.max_side)
+        self.net.setInputSize((img.shape[1], img.shape[0]))
         _, faces = self.net.detect(cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         out = []
         for f in faces if faces is not None else []:
