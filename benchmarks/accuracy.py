@@ -36,10 +36,9 @@ from ferlab.evaluation.evaluate import evaluate_ref
 from ferlab.evaluation.metrics import compute_metrics, model_probs, predict_probs
 from ferlab.inference.recognizer import Recognizer
 from ferlab.labels import CLASSES
+from ferlab.measure import machine_info, median_ms
 from ferlab.preprocess import to_model_input
-from ferlab.training.machine import machine_info
 from ferlab.tta import averaged
-from ferlab.weights_bundle import median_ms
 
 OUT = Path(__file__).parent / "results"
 

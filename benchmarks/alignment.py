@@ -24,7 +24,7 @@ from ferlab.detectors import build_detector
 from ferlab.evaluation.scenes import backgrounds, make_scene, match
 from ferlab.inference.faces import align_face, crop_face
 from ferlab.inference.recognizer import Recognizer
-from ferlab.training.machine import machine_info
+from ferlab.measure import machine_info
 
 OUT = Path(__file__).parent / "results"
 CONTEXTS = (0.9, 1.0, 1.1, 1.2)

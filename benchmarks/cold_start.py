@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -20,6 +19,8 @@ import time
 from pathlib import Path
 
 import matplotlib
+
+from ferlab.measure import machine_info
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -38,14 +39,6 @@ CASES = {
         "fp32",
     ],
 }
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            return next(ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -70,7 +63,7 @@ def main() -> None:
         "repeats": args.repeats,
         "median_s": med,
         "all_s": times,
-        "machine": {"cpu": cpu_model(), "cores": __import__("os").cpu_count(), "python": platform.python_version()},
+        "machine": machine_info(),
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@ import numpy as np
 from ferlab.data import load_fer2013
 from ferlab.detectors import build_detector
 from ferlab.evaluation.scenes import FACE_PHOTOS, backgrounds, make_scene, match, read_rgb
-from ferlab.training.machine import machine_info
+from ferlab.measure import machine_info
 
 OUT = Path(__file__).parent / "results"
 SIZES = [(24, 48), (48, 96), (96, 200), (200, 400)]

@@ -22,10 +22,9 @@ from ferlab.card import DEFAULT_MODEL
 from ferlab.data import load_fer2013
 from ferlab.data.fer2013 import stratified_subset
 from ferlab.inference.recognizer import Recognizer
+from ferlab.measure import machine_info, median_ms
 from ferlab.preprocess import to_model_input_np
-from ferlab.training.machine import machine_info
 from ferlab.tta import _WARPS, PASSES, TTA_MODES, views_np
-from ferlab.weights_bundle import median_ms
 
 OUT = Path(__file__).parent / "results"
 

@@ -21,7 +21,7 @@ from PIL import Image
 
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
-from ferlab.training.machine import machine_info
+from ferlab.measure import machine_info
 from ferlab.tta import tta_mode
 
 OUT = Path(__file__).parent / "results"

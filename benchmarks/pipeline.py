@@ -36,7 +36,7 @@ from ferlab.detectors.base import Detection
 from ferlab.evaluation.scenes import backgrounds, make_scene, match, read_rgb
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
-from ferlab.training.machine import machine_info
+from ferlab.measure import machine_info
 
 OUT = Path(__file__).parent / "results"
 HERE = Path(__file__).parent

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import matplotlib
 
-from ferlab.training.machine import machine_info
+from ferlab.measure import machine_info
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"

@@ -17,7 +17,7 @@ from ferlab.card import DEFAULT_MODEL
 from ferlab.data import load_fer2013
 from ferlab.evaluation.stability import PERTURBATIONS, consistency
 from ferlab.inference.recognizer import Recognizer
-from ferlab.training.machine import machine_info
+from ferlab.measure import machine_info
 from ferlab.tta import TTA_MODES
 
 OUT = Path(__file__).parent / "results"

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from ferlab.measure import machine_info
 from ferlab.models import build
-from ferlab.training.machine import machine_info
 
 OUT = Path(__file__).parent / "results"
 

@@ -18,8 +18,8 @@ import torch
 from ferlab.checkpoint import load_model
 from ferlab.data import load_fer2013
 from ferlab.evaluation.metrics import compute_metrics, model_probs
+from ferlab.measure import machine_info
 from ferlab.preprocess import to_model_input
-from ferlab.training.machine import machine_info
 from ferlab.tta import PASSES, views
 
 OUT = Path(__file__).parent / "results"

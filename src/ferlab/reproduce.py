@@ -142,9 +142,9 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
     from ferlab.data import load_fer2013
     from ferlab.data.summary import summarize
     from ferlab.figures import plot_class_distribution, plot_confusion, plot_loss_curves, plot_per_class
+    from ferlab.measure import machine_info
     from ferlab.models.ensemble import fit_weights
     from ferlab.training.callbacks import read_metrics
-    from ferlab.training.machine import machine_info
     from ferlab.training.sweep import run_or_reuse
 
     exps, lrs, extra = _budget(budget, backbone)

@@ -5,8 +5,6 @@ holds those measurements and settings."""
 
 from __future__ import annotations
 
-import statistics
-import time
 from pathlib import Path
 
 import numpy as np
@@ -16,22 +14,9 @@ from ferlab.checkpoint import BUNDLED_DIR, WEIGHTS_FILE, load_model, save_checkp
 from ferlab.data import load_fer2013
 from ferlab.evaluation import evaluate_model
 from ferlab.io import atomic_write
+from ferlab.measure import machine_info, median_ms
 from ferlab.preprocess import to_model_input
-from ferlab.training.machine import machine_info
 from ferlab.tta import PASSES, TTA_MODES, tta_mode
-
-
-@torch.inference_mode()
-def median_ms(fn, x, repeats: int = 50, warmup: int = 5) -> float:
-    """Median milliseconds of fn(x) on this machine, after a warm-up."""
-    for _ in range(warmup):
-        fn(x)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn(x)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def latency_ms(model: torch.nn.Module, card: dict, batch: int, repeats: int = 50) -> float:

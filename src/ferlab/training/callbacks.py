@@ -152,7 +152,7 @@ class RunRecorder(L.Callback):
         )
 
     def _summary(self, trainer, pl_module, rows: list[dict]) -> None:
-        from ferlab.training.machine import machine_info
+        from ferlab.measure import machine_info
 
         speeds = sorted(r["train_img_per_s"] for r in rows if r.get("train_img_per_s"))
         best = next((r for r in rows if r["epoch"] == self.best_epoch), None)

@@ -157,8 +157,8 @@ def run_training(
     from ferlab.data.datamodule import FerDataModule
     from ferlab.data.fer2013 import load_fer2013
     from ferlab.data.sampling import class_loss_weights
+    from ferlab.measure import machine_info
     from ferlab.training.callbacks import EpochBudget, EpochProgressBar, GradualUnfreeze, RunRecorder
-    from ferlab.training.machine import machine_info
     from ferlab.training.module import FerModule
 
     _quiet_lightning()
