@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 
 import lightning as L
+import numpy as np
 import pytest
 import torch
-from conftest import ROOT, make_kaggle
+from conftest import make_kaggle
 from torch import nn
 
 from ferlab.cli import main
@@ -185,15 +186,18 @@ train:
     # the saved model is whole (backbone + head): it evaluates on images like any model
     assert main(["evaluate", "--model", str(run), "--data", str(data), "--json"]) == 0
     assert count_parameters(build("vit-pretrained", **card["arch_config"])) > 0
-    assert (ROOT / "configs").is_dir()
 
 
 def test_grad_cam_on_vits(tiny_backbone):
     from ferlab.inference.explain import grad_cam
 
+    torch.manual_seed(0)
     card = {"input": {"mean": 0.5, "std": 0.25}}
     faces = torch.randint(0, 256, (3, 48, 48), dtype=torch.uint8).numpy()
     for model in (vit(tiny_backbone).eval(), build("vit-scratch").eval()):
         maps, probs = grad_cam(model, card, faces)
         assert maps.shape == (3, 48, 48) and probs.shape == (3, 7)
         assert maps.min() >= 0 and maps.max() <= 1 + 1e-6
+        # each face's map says something: normalised to peak at 1, and not flat
+        peaks = maps.reshape(3, -1).max(1)
+        assert np.allclose(peaks, 1.0, atol=1e-5) and (maps.reshape(3, -1).std(1) > 0.01).all()

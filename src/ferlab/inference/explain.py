@@ -1,10 +1,12 @@
 """Which parts of a face drive a prediction: Grad-CAM, for CNNs and for ViTs.
 
 Grad-CAM (Selvaraju et al., 2017) weights a layer's feature maps by the gradient of the chosen
-class score. CNNs use the last convolution. ViTs use the output of the last transformer block:
-its patch tokens, laid back on their grid, are the feature maps (the usual ViT adaptation of
-Grad-CAM; attention rollout needs attention weights, which the fused attention kernels of
-current transformers do not return). Written here in a few lines over forward hooks rather than
+class score. CNNs use the last convolution. ViTs use the tokens *entering* the last transformer
+block: their patch tokens, laid back on their grid, are the feature maps (the usual ViT
+adaptation of Grad-CAM, as pytorch-grad-cam's ViT recipe does with the last block's first norm).
+The last block's *output* patch tokens would not do: a classifier that reads the CLS token never
+uses them, so their gradient is zero and every map came out blank. Attention rollout needs
+attention weights, which the fused attention kernels of current transformers do not return. Written here in a few lines over forward hooks rather than
 adding a dependency (pytorch-grad-cam pulls in torchvision, which this project cannot use).
 """
 
@@ -63,7 +65,13 @@ def grad_cam(
     def hook(m, i, o):
         store["act"] = o[0] if isinstance(o, tuple) else o
 
-    handle = layer.register_forward_hook(hook)
+    def pre_hook(m, args, kwargs):
+        store["act"] = args[0] if args else kwargs["hidden_states"]
+
+    if kind == "tokens":
+        handle = layer.register_forward_pre_hook(pre_hook, with_kwargs=True)
+    else:
+        handle = layer.register_forward_hook(hook)
     try:
         x = to_model_input(
             torch.as_tensor(np.asarray(faces, dtype=np.uint8)), card["input"]["mean"], card["input"]["std"]
