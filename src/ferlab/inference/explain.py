@@ -6,7 +6,8 @@ block: their patch tokens, laid back on their grid, are the feature maps (the us
 adaptation of Grad-CAM, as pytorch-grad-cam's ViT recipe does with the last block's first norm).
 The last block's *output* patch tokens would not do: a classifier that reads the CLS token never
 uses them, so their gradient is zero and every map came out blank. Attention rollout needs
-attention weights, which the fused attention kernels of current transformers do not return. Written here in a few lines over forward hooks rather than
+attention weights, which the fused attention kernels of current transformers do not return.
+Written here in a few lines over forward hooks rather than
 adding a dependency (pytorch-grad-cam pulls in torchvision, which this project cannot use).
 """
 
