@@ -87,3 +87,41 @@ def test_the_cycle_finder_finds_a_planted_cycle(tmp_path):
 @pytest.mark.parametrize("name", ["ferlab.cli", "ferlab.evaluation.compare"])
 def test_known_modules_are_in_the_graph(name):
     assert name in import_graph(SRC)
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_carries_the_study_configs_and_models(tmp_path):
+    """`pip install` of the built wheel (into a venv that borrows this one's dependencies) runs
+    `ferlab reproduce --help`, loads every study config and finds the bundled default's files."""
+    import subprocess
+    import sys
+
+    root = SRC.parent
+    run = lambda *cmd, **kw: subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=600, **kw)
+    r = run(
+        sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    (wheel,) = tmp_path.glob("ferlab-*.whl")
+    venv = tmp_path / "venv"
+    assert run(sys.executable, "-m", "venv", "--system-site-packages", str(venv)).returncode == 0
+    py = venv / "bin" / "python"
+    r = run(str(py), "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel))
+    assert r.returncode == 0, r.stderr[-2000:]
+    code = (
+        "import ferlab, pathlib\n"
+        "from ferlab.reproduce import CONFIGS, _budget, _config\n"
+        "from ferlab.card import read_card\n"
+        "assert str(pathlib.Path(ferlab.__file__)).startswith(" + repr(str(venv)) + "), ferlab.__file__\n"
+        "names = {e.config for b in ('smoke', 'cpu', 'full') for e in _budget(b, None)[0]}\n"
+        "for n in sorted(names): _config(n, 'DATA', {})\n"
+        "card = read_card(None)\n"
+        "assert (pathlib.Path(card['_path']).parent / card['inference']['onnx_int8']).is_file()\n"
+        "print(len(names), len(list(CONFIGS.glob('*.yaml'))))\n"
+    )
+    r = run(str(py), "-c", code, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    used, shipped = map(int, r.stdout.split())
+    assert used == 7 and shipped >= used
+    r = run(str(venv / "bin" / "ferlab"), "reproduce", "--budget", "smoke", "--help", cwd=tmp_path)
+    assert r.returncode == 0 and "--budget" in r.stdout

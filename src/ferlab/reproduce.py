@@ -20,7 +20,9 @@ from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
 from ferlab.labels import CLASSES
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+# The study's configs ship inside the package (the repository's configs/ links here), so
+# `ferlab reproduce` runs from an installed wheel as from a checkout.
+CONFIGS = Path(__file__).resolve().parent / "configs"
 
 # The study's published numbers (its section 4.2 and Figure 8's conclusion).
 STUDY = {"vit_val_accuracy": 0.6634, "vit_best_val_loss": 0.9520, "happy": 0.8326, "fear": 0.4814, "vit_classes_won": 5}
@@ -96,7 +98,7 @@ def _config(name: str, data: str, overrides: dict) -> dict:
 
     path = CONFIGS / name
     if not path.is_file():
-        raise FerlabError(f"{path}: study config not found (reproduce runs from a ferlab source checkout)")
+        raise FerlabError(f"{path}: study config not found (the ferlab installation is incomplete)")
     cfg = load_config(path, {"data.path": data})
     for dotted, value in overrides.items():
         node = cfg
