@@ -53,37 +53,12 @@ def cmd_data_summary(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from ferlab.card import DEFAULT_MODEL, bundled_models, read_card, shipped_accuracy
-    from ferlab.models import available, build, count_parameters
+    from ferlab.models.catalogue import catalogue
 
-    archs = [
-        {
-            "name": e.name,
-            "parameters": None if e.params_note else count_parameters(build(e.name)),
-            "parameters_note": e.params_note,
-            "description": e.description,
-            "defaults": e.defaults(),
-        }
-        for e in available()
-    ]
-    bundled = []
-    for name in bundled_models():
-        card = read_card(name)
-        acc, mode = shipped_accuracy(card)
-        bundled.append(
-            {
-                "name": name,
-                "architecture": card["architecture"],
-                "parameters": card.get("parameters"),
-                # as shipped: with the test-time augmentation its card names as default
-                "val_accuracy": acc,
-                "tta": mode,
-                "val_accuracy_one_pass": card.get("metrics", {}).get("val_accuracy"),
-                "default": name == DEFAULT_MODEL,
-            }
-        )
+    cat = catalogue()
+    archs, bundled = cat["architectures"], cat["bundled"]
     if args.json:
-        _print_json({"architectures": archs, "bundled": bundled})
+        _print_json(cat)
         return 0
     print("Architectures:")
     for a in archs:
@@ -144,7 +119,7 @@ def _parse_sets(items: list[str]) -> dict:
 def cmd_train(args) -> int:
     import shutil
 
-    from ferlab.training.config import load_config
+    from ferlab.training.config import UNSET, load_config, overrides_from_flags
     from ferlab.training.run import new_run_dir, resume_config, run_training
 
     command = shlex.join(["ferlab", *args.argv])
@@ -153,23 +128,14 @@ def cmd_train(args) -> int:
         cfg = resume_config(run_dir)
         resume = True
     else:
+        env_data = os.environ.get("FERLAB_DATA") if not args.config else None
         cfg = load_config(
             args.config,
             {
-                "train.epochs": args.epochs,
-                "train.lr": args.lr,
-                "train.batch_size": args.batch_size,
-                "train.seed": args.seed,
-                "train.max_minutes": args.max_minutes,
-                "data.path": args.data or (os.environ.get("FERLAB_DATA") if not args.config else None),
-                "data.limit_train": args.limit_train,
-                "data.limit_val": args.limit_val,
-                "data.balanced": False if args.no_balanced else None,
-                "data.class_weighted_loss": True if args.class_weighted_loss else None,
-                "train.threads": args.threads,
-                "train.budget_minutes": args.budget_minutes,
-                "train.precision": args.precision,
-                "name": args.name,
+                "data.path": env_data or UNSET,  # $FERLAB_DATA, unless a config file names its data
+                **overrides_from_flags(args),
+                "data.balanced": False if args.no_balanced else UNSET,
+                "data.class_weighted_loss": True if args.class_weighted_loss else UNSET,
                 **_parse_sets(args.set),
             },
         )
@@ -282,32 +248,6 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files, folders (recursive, images only) and globs → file list, in a stable order.
-    A folder or pattern that yields no image is an error naming it, never a silent empty run."""
-    import glob
-
-    from ferlab.paths import IMAGE_EXTS
-
-    out: list[Path] = []
-    for item in items:
-        if any(ch in item for ch in "*?[") and not Path(item).exists():
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                raise FerlabError(f"{item}: pattern matches no file")
-            out += [Path(m) for m in matches if Path(m).is_file()]
-        elif Path(item).is_dir():
-            found = sorted(p for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
-            if not found:
-                raise FerlabError(
-                    f"{item}: no images found in this folder or below (looked for {', '.join(sorted(IMAGE_EXTS))})"
-                )
-            out += found
-        else:
-            out.append(Path(item))
-    return out
-
-
 def write_image(dest: Path, bgr) -> None:
     """Encode in memory (the temp name has no image suffix for OpenCV to go by), then write atomically."""
     import cv2
@@ -321,11 +261,11 @@ def write_image(dest: Path, bgr) -> None:
 
 
 def cmd_predict(args) -> int:
-    import csv
-
     from ferlab.inference.annotate import annotate
     from ferlab.inference.images import open_image
+    from ferlab.inference.outputs import image_result, write_faces_csv
     from ferlab.inference.recognizer import Recognizer
+    from ferlab.paths import expand_inputs
 
     paths = expand_inputs(args.paths)
     rec = Recognizer(args.model, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
@@ -341,7 +281,7 @@ def cmd_predict(args) -> int:
             print(f"ferlab: error: {e}", file=sys.stderr)
             continue
         faces = [f.scaled(1 / scale) for f in found]  # boxes in the file's own pixels
-        results.append({"path": str(p), "model": rec.name, "tta": rec.tta, "faces": [f.to_dict() for f in faces]})
+        results.append(image_result(str(p), rec, faces))
         if args.annotate:
             write_image(Path(args.annotate) / f"{p.stem}_annotated.jpg", annotate(rgb, found))
         if not args.json:
@@ -357,25 +297,7 @@ def cmd_predict(args) -> int:
     elif results:
         print(f"(model {rec.name}, test-time augmentation {rec.tta})")
     if args.csv:
-        from ferlab.io import atomic_write
-
-        classes = rec.classes
-
-        def write_csv(tmp: str) -> None:
-            with open(tmp, "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(
-                    ["path", "face", "x", "y", "w", "h", "score", "label", "confidence", *classes, "model", "tta"]
-                )
-                for r in results:
-                    for i, f in enumerate(r["faces"], 1):
-                        w.writerow(
-                            [r["path"], i, *f["box"], f["score"], f["label"], f["confidence"]]
-                            + [f["probs"][c] for c in classes]
-                            + [r["model"], r["tta"]]
-                        )
-
-        atomic_write(args.csv, write_csv)
+        write_faces_csv(args.csv, results, rec.classes)
     if failed:
         print(f"ferlab: {failed} of {len(paths)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
@@ -464,20 +386,14 @@ def cmd_export(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from ferlab.training.config import overrides_from_flags
     from ferlab.training.sweep import lr_sweep
 
     fig = lr_sweep(
         args.config,
         args.lr,
         Path(args.out),
-        overrides={
-            "train.epochs": args.epochs,
-            "data.path": args.data,
-            "data.limit_train": args.limit_train,
-            "data.limit_val": args.limit_val,
-            "train.seed": args.seed,
-            "train.batch_size": args.batch_size,
-        },
+        overrides=overrides_from_flags(args),
         progress=not args.no_progress,
     )
     print(f"learning-rate sweep: {len(args.lr)} run(s) under {args.out}; loss curves: {fig}")
@@ -537,16 +453,9 @@ def cmd_ensemble(args) -> int:
 def cmd_curves(args) -> int:
     from ferlab.figures import plot_loss_curves
     from ferlab.io import atomic_write
-    from ferlab.training.callbacks import read_metrics
+    from ferlab.training.callbacks import read_run_curves
 
-    runs = {}
-    for r in args.runs:
-        f = Path(r) / "metrics.csv"
-        if not f.is_file():
-            raise FerlabError(f"{r}: not a run directory (no metrics.csv)")
-        summary = Path(r) / "summary.json"
-        name = json.loads(summary.read_text())["name"] if summary.is_file() else Path(r).name
-        runs[name] = read_metrics(f)
+    runs = read_run_curves(args.runs)
     atomic_write(
         args.out, lambda tmp: plot_loss_curves(runs, tmp, args.title, fmt=Path(args.out).suffix.lstrip(".") or "png")
     )

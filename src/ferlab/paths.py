@@ -17,3 +17,29 @@ def cache_dir() -> Path:
 
 # Image files ferlab reads, by suffix (folders given to `predict` and FER-2013 layouts alike).
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
+
+
+def expand_inputs(items: list[str]) -> list[Path]:
+    """Files, folders (recursive, images only) and globs → file list, in a stable order.
+    A folder or pattern that yields no image is an error naming it, never a silent empty run."""
+    import glob
+
+    from ferlab.errors import FerlabError
+
+    out: list[Path] = []
+    for item in items:
+        if any(ch in item for ch in "*?[") and not Path(item).exists():
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise FerlabError(f"{item}: pattern matches no file")
+            out += [Path(m) for m in matches if Path(m).is_file()]
+        elif Path(item).is_dir():
+            found = sorted(p for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
+            if not found:
+                raise FerlabError(
+                    f"{item}: no images found in this folder or below (looked for {', '.join(sorted(IMAGE_EXTS))})"
+                )
+            out += found
+        else:
+            out.append(Path(item))
+    return out

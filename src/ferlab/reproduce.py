@@ -99,14 +99,7 @@ def _config(name: str, data: str, overrides: dict) -> dict:
     path = CONFIGS / name
     if not path.is_file():
         raise FerlabError(f"{path}: study config not found (the ferlab installation is incomplete)")
-    cfg = load_config(path, {"data.path": data})
-    for dotted, value in overrides.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for k in parents:
-            node = node.setdefault(k, {})
-        node[leaf] = value
-    return cfg
+    return load_config(path, {"data.path": data, **overrides})
 
 
 def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> dict:

@@ -36,6 +36,22 @@ class EpochProgressBar(TQDMProgressBar):
         self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
 
 
+def read_run_curves(runs: list[str | os.PathLike]) -> dict[str, list[dict]]:
+    """{run name: metrics rows} for run directories (the name from summary.json, else the folder's)."""
+    import json
+
+    from ferlab.errors import FerlabError
+
+    out = {}
+    for r in runs:
+        f = Path(r) / "metrics.csv"
+        if not f.is_file():
+            raise FerlabError(f"{r}: not a run directory (no metrics.csv)")
+        summary = Path(r) / "summary.json"
+        out[json.loads(summary.read_text())["name"] if summary.is_file() else Path(r).name] = read_metrics(f)
+    return out
+
+
 def read_metrics(path: str | os.PathLike) -> list[dict]:
     p = Path(path)
     if not p.exists():

@@ -1,0 +1,60 @@
+"""Typed configuration: sections are dataclasses checked on load, UNSET is "not given", None is null,
+and the flag → key map is written once."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+from conftest import ROOT, make_kaggle
+
+from ferlab.cli import main
+from ferlab.errors import FerlabError
+from ferlab.training.config import DEFAULTS, UNSET, TrainSection, load_config, overrides_from_flags
+
+CNN = ROOT / "configs" / "cnn_v2_1.yaml"
+
+
+def test_defaults_come_from_the_section_dataclasses():
+    assert set(DEFAULTS["train"]) == {f.name for f in dataclasses.fields(TrainSection)}
+    assert DEFAULTS["train"]["epochs"] == TrainSection().epochs
+
+
+def test_unset_leaves_a_value_none_sets_null_and_free_form_keys_nest():
+    base = load_config(ROOT / "configs" / "vit_v1_6_7.yaml")
+    assert base["train"]["freeze"] is not None
+    same = load_config(ROOT / "configs" / "vit_v1_6_7.yaml", {"train.freeze": UNSET, "train.lr": UNSET})
+    assert same == base
+    cleared = load_config(ROOT / "configs" / "vit_v1_6_7.yaml", {"train.freeze": None, "model.config.image_size": 28})
+    assert cleared["train"]["freeze"] is None and cleared["model"]["config"]["image_size"] == 28
+    assert load_config(CNN, {"train.lr": "2e-3"})["train"]["lr"] == 0.002  # YAML 1.1 reads 2e-3 as a string
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"train.batch_size": 0}, "train.batch_size must be at least 1, got 0"),
+        ({"train.scheduler": "step"}, "unknown train.scheduler 'step' (use none, cosine, plateau)"),
+        ({"train.augment": {"flip": True}}, "train.augment: unknown key 'flip' (known: hflip,"),
+        ({"data.balanced": "yes"}, "data.balanced must be true or false, got 'yes'"),
+        ({"train.epochs": None}, "train.epochs must be a whole number, got null"),
+        ({"train.nope": 1}, "setting train.nope: unknown key 'nope'"),
+    ],
+)
+def test_wrong_settings_are_one_line_errors(overrides, message):
+    with pytest.raises(FerlabError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_config(CNN, overrides)
+
+
+def test_flags_map_to_keys_once():
+    args = argparse.Namespace(epochs=3, lr=None, data="d.zip", limit_val=7, name=None)
+    assert overrides_from_flags(args) == {"train.epochs": 3, "data.path": "d.zip", "data.limit_val": 7}
+
+
+def test_train_honours_ferlab_data(tmp_path, monkeypatch, capsys):
+    data = make_kaggle(tmp_path / "fer", {"train": 3, "val": 1})
+    monkeypatch.setenv("FERLAB_DATA", str(data))
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--batch-size", "8", "--out", str(run), "--no-progress"]) == 0
+    assert f"data:\n  path: {data}" in (run / "config.yaml").read_text()
