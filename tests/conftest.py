@@ -60,6 +60,13 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("FERLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(scope="session")
+def real_data_cache(tmp_path_factory):
+    """One cache for the whole session's real-data tests: the zip is decoded once, not per test
+    (the cache is keyed by the source file's fingerprint, so sharing it cannot mix data)."""
+    return tmp_path_factory.mktemp("real-data-cache")
+
+
 def face(label: int, seed: int) -> np.ndarray:
     """A 48×48 image whose class is learnable: a bright bar at a class-dependent row, plus noise."""
     rng = np.random.default_rng(seed)

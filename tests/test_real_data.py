@@ -16,6 +16,12 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
+
+@pytest.fixture(autouse=True)
+def _shared_real_cache(real_data_cache, monkeypatch):
+    monkeypatch.setenv("FERLAB_CACHE", str(real_data_cache))
+
+
 # Training counts as STUDY.md gives them for the Kaggle copy.
 STUDY_TRAIN = {
     "angry": 3995,

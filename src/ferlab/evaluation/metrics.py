@@ -68,5 +68,8 @@ def evaluate_model(
     tta: bool | str = False,
     device: str = "cpu",
 ) -> dict:
+    """The study's metrics (accuracy, per class, macro F1, NLL, confusion) of a torch network on
+    uint8 (N,48,48) faces and their labels, with a test-time augmentation mode (ferlab.tta).
+    For a model as users run it (backend, int8, calibration), see `ferlab.evaluation.evaluate`."""
     probs = predict_probs(model, card, images, tta=tta, device=device)
     return compute_metrics(probs, labels)

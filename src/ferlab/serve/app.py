@@ -61,6 +61,14 @@ def create_app(
     micro_batch: bool = True,
     batch_window_ms: float = 4.0,
 ) -> FastAPI:
+    """The FastAPI app behind `ferlab serve`.
+
+    models: model references to load (bundled names or paths); the first is the default, each
+        runs as its card ships it. max_upload_mb: larger uploads get 413. timeout_s: per-request
+        deadline (504). max_concurrency / max_queue: requests processed at once / allowed to wait
+        (more get 503 with Retry-After). micro_batch, batch_window_ms: classify the faces of
+        concurrent requests in one model call, waiting at most this long to gather them.
+    """
     recognizers: dict[str, Recognizer] = {}
     for ref in models or [None]:
         rec = Recognizer(ref)

@@ -152,6 +152,10 @@ def run_training(
     progress: bool = True,
     command: str = "",
 ) -> Path:
+    """Train the config `cfg` (from `load_config`) into `run_dir`: config.yaml, metrics.csv, best/ and
+    last/ checkpoints with their cards, loss curves, summary.json and the resumable Lightning
+    state, each written atomically. `resume` continues from checkpoints/last.ckpt; devices,
+    strategy and accelerator go to Lightning (e.g. 2 and "ddp"); `command` is recorded in the cards."""
     import lightning as L
 
     from ferlab.data.datamodule import FerDataModule
