@@ -12,7 +12,6 @@ Usage: python benchmarks/accuracy.py [--data ZIP]
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from functools import partial
 from pathlib import Path
@@ -36,7 +35,7 @@ from ferlab.evaluation.evaluate import evaluate_ref
 from ferlab.evaluation.metrics import compute_metrics, model_probs, predict_probs
 from ferlab.inference.recognizer import Recognizer
 from ferlab.labels import CLASSES
-from ferlab.measure import machine_info, median_ms
+from ferlab.measure import machine_info, median_ms, write_results
 from ferlab.preprocess import to_model_input
 from ferlab.tta import averaged
 
@@ -141,9 +140,6 @@ def main() -> None:
         "peer_note": peer_note,
         "machine": machine_info(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     md = [
         f"# Accuracy on FER-2013 PublicTest (n={len(val)})",
@@ -169,8 +165,7 @@ def main() -> None:
         "Reproduce: `python benchmarks/accuracy.py`",
         "",
     ]
-    (out / "accuracy.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "accuracy", res, md)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from ferlab.detectors import build_detector
 from ferlab.evaluation.scenes import backgrounds, make_scene, match
 from ferlab.inference.faces import align_face, crop_face
 from ferlab.inference.recognizer import Recognizer
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 
 OUT = Path(__file__).parent / "results"
 CONTEXTS = (0.9, 1.0, 1.1, 1.2)
@@ -85,9 +85,6 @@ def main() -> None:
             res["framing_fit"] = framing_fit([(d, t) for _, d, t in found])
         res["runs"][f"rotated up to ±{rotation:g}°"] = row
         print(rotation, json.dumps(row), flush=True)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "alignment.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     runs = list(res["runs"])
     keys = [k for k in res["runs"][runs[0]] if k != "faces"]
@@ -112,8 +109,7 @@ def main() -> None:
         "Reproduce: `python benchmarks/alignment.py`",
         "",
     ]
-    (out / "alignment.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "alignment", res, md)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Usage: python benchmarks/cold_start.py [--repeats 7]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import matplotlib
 
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -65,9 +64,6 @@ def main() -> None:
         "all_s": times,
         "machine": machine_info(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "cold_start.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     md = [
         f"## Cold start: one photo, a new process (median of {args.repeats}, interleaved)",
@@ -80,8 +76,7 @@ def main() -> None:
     ]
     md += [f"| `{k}` | {v:.2f} | {v / base:.2f} |" for k, v in med.items()]
     md += ["", "Reproduce: `python benchmarks/cold_start.py`", ""]
-    (out / "cold_start.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "cold_start", res, md)
 
 
 if __name__ == "__main__":

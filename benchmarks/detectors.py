@@ -25,7 +25,7 @@ import numpy as np
 from ferlab.data import load_fer2013
 from ferlab.detectors import build_detector
 from ferlab.evaluation.scenes import FACE_PHOTOS, backgrounds, make_scene, match, read_rgb
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 
 OUT = Path(__file__).parent / "results"
 SIZES = [(24, 48), (48, 96), (96, 200), (200, 400)]
@@ -107,9 +107,6 @@ def main() -> None:
         "rows": rows,
         "machine": machine_info(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "detectors.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     sizes = [f"{a}-{b}" for a, b in SIZES]
     md = [
@@ -134,8 +131,7 @@ def main() -> None:
             f"{r['ms_per_frame']:.1f} | {sanity} |"
         )
     md += ["", "Reproduce: `python benchmarks/detectors.py`", ""]
-    (out / "detectors.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "detectors", res, md)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Usage: python benchmarks/fast_default.py [--data ZIP] [--write-card]
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,16 +20,17 @@ import numpy as np
 from ferlab.card import DEFAULT_MODEL
 from ferlab.data import load_fer2013
 from ferlab.data.fer2013 import stratified_subset
+from ferlab.inference.onnx import OnnxSession
 from ferlab.inference.recognizer import Recognizer
-from ferlab.measure import machine_info, median_ms
+from ferlab.measure import machine_info, median_ms, write_results
 from ferlab.preprocess import to_model_input_np
-from ferlab.tta import _WARPS, PASSES, TTA_MODES, views_np
+from ferlab.tta import PASSES, TTA_MODES, WARPS, views_np
 
 OUT = Path(__file__).parent / "results"
 
 
 def view_names() -> list[str]:
-    return [f"shift ({dx},{dy}), zoom {z:g}{', mirrored' if m else ''}" for dx, dy, z in _WARPS for m in (0, 1)]
+    return [f"shift ({dx},{dy}), zoom {z:g}{', mirrored' if m else ''}" for dx, dy, z in WARPS for m in (0, 1)]
 
 
 def main() -> None:
@@ -59,11 +59,12 @@ def main() -> None:
             )
             print(rows[-1], flush=True)
         if precision == "int8":  # every view's probabilities, for choosing a pair
-            mean, std = rec.card["input"]["mean"], rec.card["input"]["std"]
-            x = to_model_input_np(faces, mean, std)
+            card = rec.card
+            session = OnnxSession(Path(card["_path"]).parent / card["inference"]["onnx_int8"])
+            x = to_model_input_np(faces, card["input"]["mean"], card["input"]["std"])
             per_view = np.concatenate(
                 [
-                    np.stack([rec._ort.probs(np.ascontiguousarray(v)) for v in views_np(x[i : i + 128], "multi")], 0)
+                    np.stack([session.probs(np.ascontiguousarray(v)) for v in views_np(x[i : i + 128], "multi")], 0)
                     for i in range(0, len(x), 128)
                 ],
                 axis=1,
@@ -93,9 +94,6 @@ def main() -> None:
         "torch_fp32_one_pass_ms_per_face": {str(k): v for k, v in torch_ms.items()},
         "machine": machine_info(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fast_default.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     md = [
         f"## A fast default: `{args.model}` under onnxruntime fp32 and int8, every TTA mode (PublicTest, n={len(y)})",
@@ -127,8 +125,7 @@ def main() -> None:
         "Reproduce: `python benchmarks/fast_default.py`",
         "",
     ]
-    (out / "fast_default.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "fast_default", res, md)
     if args.write_card:
         from ferlab.card import read_card
         from ferlab.weights_bundle import add_card_metrics

@@ -8,7 +8,6 @@ Usage: python benchmarks/inference.py [--models NAME_OR_PATH ...] [--repeats 200
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -21,7 +20,7 @@ from PIL import Image
 
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 from ferlab.tta import tta_mode
 
 OUT = Path(__file__).parent / "results"
@@ -104,9 +103,6 @@ def main() -> None:
         clip = make_clip(Path(tmp) / "clip.mp4")
         results = [measure(m, args.repeats, args.video_repeats, clip) for m in models]
     res = {"models": results, "goals": {"ms_per_face": 2.0, "fps": 30.0}, "machine": machine_info()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "inference.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     head = " | ".join(f"{r['model']} torch | {r['model']} onnxruntime" for r in results)
     md = [
@@ -156,8 +152,7 @@ def main() -> None:
         "Reproduce: `python benchmarks/inference.py`",
         "",
     ]
-    (out / "inference.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "inference", res, md)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from ferlab.detectors.base import Detection
 from ferlab.evaluation.scenes import backgrounds, make_scene, match, read_rgb
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 
 OUT = Path(__file__).parent / "results"
 HERE = Path(__file__).parent
@@ -152,9 +152,6 @@ def main() -> None:
         clip = make_clip(Path(tmp) / "clip.mp4")
         runs = [process_video(str(clip), Recognizer(tta="none"), progress=False) for _ in range(3)]
         res["video_640x480"] = {"fps": statistics.median(r["fps"] for r in runs), "frames": runs[0]["frames"]}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "pipeline.json").write_text(json.dumps(res, indent=2) + "\n")
     m, f = res["machine"], res["ferlab"]
     md = [
         "## The whole pipeline: a photo file in, faces and emotions out — ferlab against fer",
@@ -185,8 +182,7 @@ def main() -> None:
         "Reproduce: `python benchmarks/pipeline.py`",
         "",
     ]
-    (out / "pipeline.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "pipeline", res, md)
 
 
 if __name__ == "__main__":

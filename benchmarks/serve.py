@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 import httpx
 import matplotlib
 
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -102,9 +101,6 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "serve.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     md = [
         "# `ferlab serve` over loopback",
@@ -120,8 +116,7 @@ def main() -> None:
         mb, c = key.split("/")
         md.append(f"| {mb} | {c} | {r['rps']:.1f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['status']} |")
     md += ["", "Reproduce: `python benchmarks/serve.py`", ""]
-    (out / "serve.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "serve", res, md)
 
 
 if __name__ == "__main__":

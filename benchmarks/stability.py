@@ -10,14 +10,13 @@ Usage: python benchmarks/stability.py [--data ZIP] [--model NAME] [--write-card]
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ferlab.card import DEFAULT_MODEL
 from ferlab.data import load_fer2013
 from ferlab.evaluation.stability import PERTURBATIONS, consistency
 from ferlab.inference.recognizer import Recognizer
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 from ferlab.tta import TTA_MODES
 
 OUT = Path(__file__).parent / "results"
@@ -41,9 +40,6 @@ def main() -> None:
         print(mode, rows[mode], flush=True)
     res = {"model": args.model, "data": args.data, "split": "val (PublicTest)", "n": len(faces), "shipped_tta": shipped}
     res |= {"by_tta": rows, "machine": machine_info()}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "stability.json").write_text(json.dumps(res, indent=2) + "\n")
     md = [
         f"# Label stability of `{args.model}` on FER-2013 PublicTest (n={len(faces)})",
         "",
@@ -58,8 +54,7 @@ def main() -> None:
         tag = " (shipped)" if mode == shipped else ""
         md.append(f"| {mode}{tag} | " + " | ".join(f"{r[k]:.4f}" for k in [*PERTURBATIONS, "all"]) + " |")
     md += ["", f"Reproduce: `python benchmarks/stability.py{' --write-card' if args.write_card else ''}`", ""]
-    (out / "stability.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "stability", res, md)
     if args.write_card and not args.limit:
         from ferlab.weights_bundle import add_card_metrics
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import time
 import zipfile
@@ -26,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ferlab.measure import machine_info
+from ferlab.measure import machine_info, write_results
 from ferlab.models import build
 
 OUT = Path(__file__).parent / "results"
@@ -71,9 +70,9 @@ def ferlab_path(arch: str, batch: int, steps: int, data, augment: dict | None = 
 
     from ferlab.data.datamodule import FerDataModule
     from ferlab.training.module import FerModule
-    from ferlab.training.run import _quiet_lightning
+    from ferlab.training.run import quiet_lightning
 
-    _quiet_lightning()
+    quiet_lightning()
 
     class Timer(L.Callback):
         def __init__(self):
@@ -192,9 +191,6 @@ def main() -> None:
         },
         "machine": machine_info(),
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "train_speed.json").write_text(json.dumps(res, indent=2) + "\n")
     m = res["machine"]
     md = [
         f"# Training speed: {args.arch} (medians of {args.repeats} interleaved repeats, one process)",
@@ -222,8 +218,7 @@ def main() -> None:
             f"extrapolated) | {pil_epoch:.0f} s |"
         )
     md += ["", "Reproduce: `python benchmarks/train_speed.py`", ""]
-    (out / "train_speed.md").write_text("\n".join(md))
-    print("\n".join(md))
+    write_results(args.out, "train_speed", res, md)
 
 
 if __name__ == "__main__":

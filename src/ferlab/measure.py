@@ -50,3 +50,16 @@ def median_ms(fn, x, repeats: int = 50, warmup: int = 5) -> float:
             fn(x)
             times.append(time.perf_counter() - t)
     return statistics.median(times) * 1000
+
+
+def write_results(out_dir, name: str, results: dict, markdown: list[str]) -> None:
+    """The one way benchmarks report: OUT/NAME.json (the numbers) and OUT/NAME.md (the table that
+    docs/benchmarks.md assembles), each written atomically; the table is printed too."""
+    from pathlib import Path
+
+    from ferlab.io import atomic_write_json, atomic_write_text
+
+    out = Path(out_dir)
+    atomic_write_json(out / f"{name}.json", results)
+    atomic_write_text(out / f"{name}.md", "\n".join(markdown))
+    print("\n".join(markdown))

@@ -30,7 +30,7 @@ TTA_MODES = ("none", "flip", "zoomflip", "multi")
 PASSES = {"none": 1, "flip": 2, "zoomflip": 2, "multi": 12}
 ZOOM = 1.1
 # (dx, dy) in pixels and zoom; "multi" takes each of these, mirrored and not
-_WARPS = [(0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, -2, 1.0), (0, 2, 1.0), (0, 0, ZOOM)]
+WARPS = [(0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, -2, 1.0), (0, 2, 1.0), (0, 0, ZOOM)]
 
 
 def tta_mode(value: bool | str | None) -> str:
@@ -67,7 +67,7 @@ def views(x: torch.Tensor, mode: str) -> list[torch.Tensor]:
     if mode == "zoomflip":
         return [x, warp(x, 0, 0, ZOOM).flip(-1)]
     out = []
-    for dx, dy, zoom in _WARPS:
+    for dx, dy, zoom in WARPS:
         v = warp(x, dx, dy, zoom)
         out += [v, v.flip(-1)]
     return out
@@ -123,7 +123,7 @@ def views_np(x: np.ndarray, mode: str) -> list[np.ndarray]:
     if mode == "zoomflip":
         return [x, (_axis_matrix(h, 0, ZOOM) @ x @ _axis_matrix(w, 0, ZOOM).T)[..., ::-1]]
     out = []
-    for dx, dy, zoom in _WARPS:
+    for dx, dy, zoom in WARPS:
         v = x if (dx, dy, zoom) == (0, 0, 1.0) else _axis_matrix(h, dy, zoom) @ x @ _axis_matrix(w, dx, zoom).T
         out += [v, v[..., ::-1]]
     return out

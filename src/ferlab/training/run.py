@@ -17,7 +17,7 @@ from ferlab.io import atomic_write_text
 from ferlab.training.config import cached_block, dump_config
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     # These warnings are about choices made on purpose (in-memory batches, no workers).
     for pat in (
         ".*does not have many workers.*",
@@ -165,7 +165,7 @@ def run_training(
     from ferlab.training.callbacks import EpochBudget, EpochProgressBar, GradualUnfreeze, RunRecorder
     from ferlab.training.module import FerModule
 
-    _quiet_lightning()
+    quiet_lightning()
     t, d = cfg["train"], cfg["data"]
     if t.get("threads"):
         torch.set_num_threads(int(t["threads"]))
