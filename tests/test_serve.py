@@ -93,6 +93,9 @@ def test_models_health_docs(client):
         (PHOTO.read_bytes()[:3000], "image/jpeg", 422, "truncated or corrupt image"),
         (b"", "image/png", 422, "empty file"),
         (b"GIF89a not really", "image/gif", 422, "not an image file"),
+        # another decoder's input declared as an image: refused before any decoder sees it
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "image/jpeg", 415, "not one of the accepted"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"/>', "image/png", 415, "not one of the accepted image formats"),
     ],
 )
 def test_bad_uploads(client, data, ctype, status, message):

@@ -112,11 +112,41 @@ def load_image(src: ImageSource, *, bgr: bool = False) -> np.ndarray:
     return open_image(src, bgr=bgr)[0]
 
 
-def load_image_bytes(data: bytes, where: str = "upload") -> np.ndarray:
-    """Image file bytes (an upload) → H×W×3 uint8 RGB, with the same checks as files."""
+# What uploads may be: an allow-list, so no other Pillow decoder (EPS runs Ghostscript, for one)
+# is ever reached whatever type the client declares. (format, signatures at offset 0)
+UPLOAD_FORMATS = {
+    "JPEG": (b"\xff\xd8\xff",),
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "GIF": (b"GIF87a", b"GIF89a"),
+    "BMP": (b"BM",),
+    "TIFF": (b"II*\x00", b"MM\x00*"),
+    "WEBP": (b"RIFF",),  # and "WEBP" at offset 8
+}
+
+
+class UnsupportedFormat(FerlabError):
+    """The bytes are not one of the accepted image formats (the server answers 415)."""
+
+
+def upload_format(data: bytes) -> str | None:
+    """The accepted format the bytes start like, or None."""
+    for fmt, sigs in UPLOAD_FORMATS.items():
+        if data.startswith(sigs) and (fmt != "WEBP" or data[8:12] == b"WEBP"):
+            return fmt
+    return None
+
+
+def load_image_bytes(data: bytes, where: str = "upload", *, allow_list: bool = False) -> np.ndarray:
+    """Image file bytes (an upload) → H×W×3 uint8 RGB, with the same checks as files.
+    allow_list: only the formats in UPLOAD_FORMATS (others raise UnsupportedFormat)."""
     if not data:
         raise FerlabError(f"{where}: empty file (0 bytes)")
-    return _decode(io.BytesIO(data), where)[0]
+    formats = None
+    if allow_list:
+        if upload_format(data) is None:
+            raise UnsupportedFormat(f"{where}: not one of the accepted image formats ({', '.join(UPLOAD_FORMATS)})")
+        formats = tuple(UPLOAD_FORMATS)
+    return _decode(io.BytesIO(data), where, formats=formats)[0]
 
 
 def _bomb(where: str, w: int, h: int, limit: int) -> FerlabError:
@@ -126,13 +156,15 @@ def _bomb(where: str, w: int, h: int, limit: int) -> FerlabError:
     )
 
 
-def _decode(fp, where: str, min_side: int | None = None) -> tuple[np.ndarray, float]:
+def _decode(
+    fp, where: str, min_side: int | None = None, formats: tuple[str, ...] | None = None
+) -> tuple[np.ndarray, float]:
     try:
         with warnings.catch_warnings():
             # Pillow warns from ~89 MP: our own limits below decide instead (a 108 MP JPEG is drafted
             # down); Pillow still refuses over twice that at open, with its limit in the message.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(fp) as im:
+            with Image.open(fp, formats=formats) as im:
                 w, h = im.size
                 if w == 0 or h == 0:
                     raise FerlabError(f"{where}: image is {w}x{h} pixels (empty)")

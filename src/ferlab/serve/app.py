@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from ferlab.errors import FerlabError
-from ferlab.inference.images import load_image_bytes
+from ferlab.inference.images import UnsupportedFormat, load_image_bytes
 from ferlab.inference.recognizer import Recognizer
 from ferlab.serve.batching import MicroBatcher
 
@@ -159,7 +159,10 @@ def create_app(
         try:
             async with gate.sem:
                 try:
-                    rgb = await asyncio.to_thread(load_image_bytes, data, file.filename or "upload")
+                    where = (file.filename or "upload")[:80]
+                    rgb = await asyncio.to_thread(load_image_bytes, data, where, allow_list=True)
+                except UnsupportedFormat as e:
+                    return _error(415, str(e))
                 except FerlabError as e:
                     return _error(422, str(e))
                 try:
