@@ -104,6 +104,32 @@ def test_bad_uploads(client, data, ctype, status, message):
     assert message in r.json()["error"]
 
 
+def test_every_error_answers_in_the_app_format(client):
+    checks = [
+        (client.get("/no/such/page"), 404),
+        (client.put("/v1/predict"), 405),
+        (client.post("/v1/predict", data={"model": "m1"}), 422),  # no file: FastAPI's validation error
+        (upload(client, model="x" * 1_000_000), 422),
+    ]
+    for r, status in checks:
+        body = r.json()
+        assert r.status_code == status and set(body) == {"error", "status"} and body["status"] == status, body
+        assert len(body["error"]) < 400 and "Traceback" not in body["error"]
+    assert "file" in checks[2][0].json()["error"]
+
+
+def test_an_unexpected_failure_is_a_json_500_without_a_trace(ckpt):
+    app = create_app([str(ckpt)])
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("/secret/server/path exploded")
+
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/boom")
+    assert r.status_code == 500 and r.json() == {"error": "internal error while handling the request", "status": 500}
+
+
 def test_bomb_oversize_unknown_model(ckpt, client, tmp_path):
     buf = io.BytesIO()
     Image.new("1", (20000, 20000)).save(buf, format="PNG", optimize=True)

@@ -16,9 +16,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import numpy as np
-from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import FastAPI, File, Form, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferlab.errors import FerlabError
 from ferlab.inference.images import UnsupportedFormat, load_image_bytes
@@ -98,9 +100,23 @@ def create_app(
     app.state.batchers = batchers
     app.state.gate = gate
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException):
-        return _error(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+    # Every error answers in the app's one format, {"error", "status"}: FastAPI's validation errors,
+    # Starlette's 404/405, and anything unexpected (no stack trace, no server path).
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail)[:200], getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:5]
+        )
+        return _error(422, f"invalid request ({problems})"[:300])
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        return _error(500, "internal error while handling the request")
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -141,7 +157,7 @@ def create_app(
         t0 = time.perf_counter()
         name = model or request.query_params.get("model") or default
         if name not in recognizers:
-            return _error(422, f"unknown model {name!r}; loaded: {', '.join(recognizers)}")
+            return _error(422, f"unknown model {name[:40]!r}; loaded: {', '.join(recognizers)}")
         explain = explain or request.query_params.get("explain", "").lower() in ("1", "true", "yes")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
