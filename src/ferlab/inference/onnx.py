@@ -66,6 +66,10 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
         raise FerlabError("backend 'onnxruntime' needs the onnxruntime package: pip install onnxruntime") from None
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
+    # No busy-waiting between runs: the detector's and the classifier's sessions take turns on the
+    # same cores, and a pool left spinning after one run slows the other's next run (measured:
+    # a 640×480 photo's detection took 24 ms between classifier runs, 13 ms alone).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
