@@ -67,8 +67,8 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     # No busy-waiting between runs: the detector's and the classifier's sessions take turns on the
-    # same cores, and a pool left spinning after one run slows the other's next run (measured:
-    # a 640×480 photo's detection took 24 ms between classifier runs, 13 ms alone).
+    # same cores, and a pool left spinning after one run slows the other's next run
+    # (benchmarks/pipeline.py, one-face photos: 31.7 ms per photo with spinning, 19.6 without).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
