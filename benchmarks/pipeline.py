@@ -107,9 +107,13 @@ def main() -> None:
     ap.add_argument("--fer-python", default=str(HERE.parent / ".venv-fer" / "bin" / "python"))
     ap.add_argument("--scenes", type=int, default=10, help="synthetic photos per group")
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument(
+        "--fast-side", type=int, default=480, help="also time ferlab searching photos at this side (--search-side)"
+    )
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     rec = Recognizer()  # as shipped
+    fast = Recognizer(search_side=args.fast_side)
     res = {
         "ferlab": {
             "model": rec.name,
@@ -125,6 +129,7 @@ def main() -> None:
         groups = make_photos(Path(tmp), args.data, args.scenes)
         all_photos = [p for g in groups.values() for p in g]
         ours = time_ferlab(rec, all_photos, args.repeats)
+        ours_fast = time_ferlab(fast, all_photos, args.repeats)
         fer = None
         if Path(args.fer_python).exists():
             cmd = [args.fer_python, str(HERE / "fer_worker.py"), "--repeats", str(args.repeats)]
@@ -137,7 +142,7 @@ def main() -> None:
             res["fer_error"] = f"{args.fer_python} not found (see this script's docstring to install fer)"
         for g, photos in groups.items():
             row = {"photos": len(photos), "faces_expected": sum(p["expected"] for p in photos)}
-            for name, timings in (("ferlab", ours), ("fer", fer)):
+            for name, timings in (("ferlab", ours), ("ferlab_fast", ours_fast), ("fer", fer)):
                 if timings is None:
                     continue
                 row[name] = {
@@ -147,6 +152,7 @@ def main() -> None:
                 }
             if fer is not None:
                 row["speedup"] = row["fer"]["ms_per_photo_median"] / row["ferlab"]["ms_per_photo_median"]
+                row["speedup_fast"] = row["fer"]["ms_per_photo_median"] / row["ferlab_fast"]["ms_per_photo_median"]
             res["groups"][g] = row
             print(g, json.dumps(row), flush=True)
         clip = make_clip(Path(tmp) / "clip.mp4")
@@ -161,17 +167,23 @@ def main() -> None:
         "`FER().detect_emotions` (Haar, Keras mini-Xception on TensorFlow), in its own Python. Same JPEG files, "
         f"median of {args.repeats} runs per photo, reading the file included.",
         "",
-        "| photos | n | faces | ferlab ms/photo | ferlab faces found | fer ms/photo | fer faces found | speed-up |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        f"Last columns: ferlab with `--search-side {args.fast_side}` (photos searched at {args.fast_side} px "
+        "instead of 640: faster, fewer small faces found — `benchmarks/face_size.py`).",
+        "",
+        "| photos | n | faces | ferlab ms/photo | ferlab faces found | fer ms/photo | fer faces found | speed-up "
+        f"| ferlab {args.fast_side} px ms/photo | faces found | speed-up |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for g, r in res["groups"].items():
-        fr = r.get("fer")
+        fr, fa = r.get("fer"), r["ferlab_fast"]
         theirs = (
             f"{fr['ms_per_photo_median']:.1f} | {fr['faces_found']} | {r['speedup']:.1f}× |" if fr else "— | — | — |"
         )
+        fast_up = f"{r['speedup_fast']:.1f}×" if fr else "—"
         md.append(
             f"| {g} | {r['photos']} | {r['faces_expected']} | {r['ferlab']['ms_per_photo_median']:.1f} | "
-            f"{r['ferlab']['faces_found']} | {theirs}"
+            f"{r['ferlab']['faces_found']} | {theirs} {fa['ms_per_photo_median']:.1f} | {fa['faces_found']} | "
+            f"{fast_up} |"
         )
     md += [
         "",

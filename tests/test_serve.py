@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import shutil
 import socket
 import threading
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import torch
 import uvicorn
@@ -23,6 +25,8 @@ from ferlab.checkpoint import make_card, save_checkpoint
 from ferlab.labels import CLASSES
 from ferlab.models import build, count_parameters
 from ferlab.serve.app import create_app
+
+LOCAL = "http://localhost"  # the server answers its local host names only, by default
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +40,7 @@ def ckpt(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(ckpt):
-    with TestClient(create_app([str(ckpt)])) as c:
+    with TestClient(create_app([str(ckpt)]), base_url=LOCAL) as c:
         yield c
 
 
@@ -79,7 +83,8 @@ def test_models_health_docs(client):
     models = client.get("/v1/models").json()
     assert models["default"] == "m1" and models["models"][0]["card"]["classes"] == list(CLASSES)
     assert "/v1/predict" in client.get("/openapi.json").json()["paths"]
-    assert client.get("/docs").status_code == 200
+    # Swagger UI would load its scripts from a CDN: not served (blank offline, a third party)
+    assert client.get("/docs").status_code == 404
     page = client.get("/")
     assert page.status_code == 200 and "<canvas" in page.text
     assert "http" not in page.text.replace("http-equiv", "")  # no external CDN
@@ -125,7 +130,7 @@ def test_an_unexpected_failure_is_a_json_500_without_a_trace(ckpt):
     async def boom():
         raise RuntimeError("/secret/server/path exploded")
 
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with TestClient(app, raise_server_exceptions=False, base_url=LOCAL) as c:
         r = c.get("/boom")
     assert r.status_code == 500 and r.json() == {"error": "internal error while handling the request", "status": 500}
 
@@ -137,13 +142,13 @@ def test_bomb_oversize_unknown_model(ckpt, client, tmp_path):
     assert r.status_code == 422 and "decompression bomb" in r.json()["error"]
     r = upload(client, model="../../etc/passwd")
     assert r.status_code == 422 and "unknown model" in r.json()["error"]
-    with TestClient(create_app([str(ckpt)], max_upload_mb=0.01)) as small:
+    with TestClient(create_app([str(ckpt)], max_upload_mb=0.01), base_url=LOCAL) as small:
         r = upload(small)
         assert r.status_code == 413 and "larger than" in r.json()["error"]
 
 
 def test_timeout_is_504(ckpt):
-    with TestClient(create_app([str(ckpt)], timeout_s=1e-6)) as c:
+    with TestClient(create_app([str(ckpt)], timeout_s=1e-6), base_url=LOCAL) as c:
         r = upload(c)
         assert r.status_code == 504 and "longer than" in r.json()["error"]
 
@@ -197,7 +202,7 @@ def test_micro_batching_merges_concurrent_requests(ckpt):
     app = create_app([str(ckpt)], max_concurrency=16, batch_window_ms=50)
     with LiveServer(app) as url:
         rs = asyncio.run(_burst(url, 16))
-        assert all(r.status_code == 200 for r in rs)
+        assert all(r.status_code == 200 for r in rs), [(r.status_code, r.text[:200]) for r in rs]
         calls = app.state.batchers["m1"].calls
         assert 1 <= calls < 16  # 16 faces, fewer model calls
         probs = {tuple(r.json()["faces"][0]["probs"].values()) for r in rs}
@@ -266,3 +271,282 @@ def test_real_browser_uploads_and_draws(ckpt):
             assert "face(s)" in driver.find_element(By.ID, "status").text
         finally:
             driver.quit()
+
+
+# -- abuse (issue 12): each test fails without its fix
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _raw_exchange(port: int, head: bytes, body_chunks=(), max_send: int = 0) -> tuple[bytes, int]:
+    """Send a raw request (headers, then body chunks until the server answers), return the
+    answer and how many body bytes were sent before it came."""
+    import select
+
+    sent = 0
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(head)
+        for chunk in body_chunks:
+            if select.select([s], [], [], 0)[0]:
+                break  # the server has answered
+            try:
+                s.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            sent += len(chunk)
+            if max_send and sent >= max_send:
+                break
+        s.settimeout(20)
+        answer = b""
+        try:
+            while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+                part = s.recv(65536)
+                if not part:
+                    break
+                answer += part
+        except (ConnectionResetError, TimeoutError):
+            pass
+    return answer, sent
+
+
+def test_body_cap_refuses_declared_and_streamed_bodies_before_reading_them(ckpt):
+    app = create_app([str(ckpt)], max_upload_mb=1)
+    with LiveServer(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        head = (
+            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: 314572800\r\n\r\n"
+        )
+        answer, sent = _raw_exchange(port, head)  # 300 MB declared, not one byte sent
+        assert answer.startswith(b"HTTP/1.1 413") and b'"upload larger than 1 MB"' in answer, answer[:200]
+        # undeclared (chunked): refused once past the cap, not after the whole 64 MB
+        chunk = b"4000\r\n" + b"\0" * 0x4000 + b"\r\n"
+        head = (
+            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        part = (
+            b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+        )
+        first = f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        body = itertools.chain([first], (chunk for _ in range(4096)))
+        answer, sent = _raw_exchange(port, head, body, max_send=64 << 20)
+        assert answer.startswith(b"HTTP/1.1 413") and b'"status": 413' in answer, answer[:200]
+        assert sent < 8 << 20  # the cap (1 MB) plus what socket buffers hold
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
+def test_many_faces_are_capped_to_the_largest(ckpt):
+    hopper = np.asarray(Image.open(PHOTO).convert("RGB"))
+    small = np.asarray(Image.fromarray(hopper).resize((hopper.shape[1] // 2, hopper.shape[0] // 2)))
+    canvas = np.full((hopper.shape[0], hopper.shape[1] * 3, 3), 255, np.uint8)
+    canvas[:, : hopper.shape[1]] = hopper
+    for i in (1, 2):  # two half-size copies beside the full-size one
+        canvas[: small.shape[0], hopper.shape[1] * i : hopper.shape[1] * i + small.shape[1]] = small
+    data = _png(Image.fromarray(canvas))
+    with TestClient(create_app([str(ckpt)], max_faces=1), base_url=LOCAL) as c:
+        body = upload(c, data, "image/png").json()
+    with TestClient(create_app([str(ckpt)]), base_url=LOCAL) as c:
+        every = upload(c, data, "image/png").json()
+    assert len(every["faces"]) == 3 and every["faces_dropped"] == 0
+    assert len(body["faces"]) == 1 and body["faces_dropped"] == 2
+    largest = max(every["faces"], key=lambda f: f["box"][2] * f["box"][3])
+    assert body["faces"][0]["box"] == largest["box"]
+
+
+class SlowDetector:
+    def __init__(self, inner, seconds: float) -> None:
+        self.inner, self.seconds = inner, seconds
+
+    def detect(self, rgb):
+        time.sleep(self.seconds)
+        return self.inner.detect(rgb)
+
+
+def test_a_timed_out_request_holds_its_slot_until_its_work_ends_and_then_stops(ckpt):
+    app = create_app([str(ckpt)], timeout_s=0.3, max_concurrency=1)
+    rec = app.state.recognizers["m1"]
+    rec._detector = SlowDetector(rec.detector, 0.8)
+    with TestClient(app, base_url=LOCAL) as c:
+        r = upload(c)
+        assert r.status_code == 504 and "counted from its arrival" in r.json()["error"]
+        # its detection is still running in a thread: the slot stays taken, so abandoned work
+        # cannot pile up beyond --concurrency threads
+        assert app.state.gate.sem.locked()
+        time.sleep(0.8)
+        assert not app.state.gate.sem.locked()
+        assert app.state.batchers["m1"].calls == 0  # and nothing of the request ran after it
+
+
+def test_deadline_counts_the_wait_and_hopeless_requests_are_shed(ckpt):
+    app = create_app([str(ckpt)], timeout_s=1.0, max_concurrency=1)
+    rec = app.state.recognizers["m1"]
+    rec._detector = SlowDetector(rec.detector, 0.4)
+
+    async def three():
+        data = PHOTO.read_bytes()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url=LOCAL, timeout=30) as c:
+            return await asyncio.gather(
+                *[c.post("/v1/predict", files={"file": ("x.jpg", data, "image/jpeg")}) for _ in range(3)]
+            )
+
+    codes = sorted(r.status_code for r in asyncio.run(three()))
+    # one slot, 0.4 s each: the third would finish at ~1.2 s, past its 1 s deadline counted from arrival
+    assert codes[:2] == [200, 200] and codes[2] in (503, 504), codes
+    # a request that cannot be served within its deadline is refused at once, with a hint when to retry
+    gate = app.state.gate
+    gate.service_s, gate.inside = 30.0, 5
+    with TestClient(app, base_url=LOCAL) as c:
+        t = time.perf_counter()
+        r = upload(c)
+    gate.inside = 0
+    assert r.status_code == 503 and "longer than the deadline" in r.json()["error"]
+    assert int(r.headers["retry-after"]) >= 30 and time.perf_counter() - t < 1.0
+
+
+def test_pixel_cap_and_reduced_decoding(ckpt):
+    with TestClient(create_app([str(ckpt)], max_pixels=8_000_000), base_url=LOCAL) as c:
+        r = upload(c, _png(Image.new("P", (4000, 2500))), "image/png")  # 10 MP, 20 KB on the wire
+        assert r.status_code == 422 and "over the 8,000,000-pixel limit" in r.json()["error"]
+        # a large PNG is decoded reduced (here to half); boxes still come in the upload's own pixels
+        photo = Image.open(PHOTO).convert("RGB")
+        big = photo.resize((photo.width * 5, photo.height * 5), Image.Resampling.BICUBIC)
+        small_face = upload(c, _png(photo), "image/png").json()["faces"][0]["box"]
+        body = upload(c, _png(big), "image/png").json()
+    assert body["image"] == {"width": big.width, "height": big.height}
+    (face,) = body["faces"]
+    side = 5 * small_face[2]
+    assert all(abs(a - 5 * b) <= 0.15 * side for a, b in zip(face["box"], small_face, strict=True)), face["box"]
+
+
+def test_decoding_is_bounded(ckpt, monkeypatch):
+    import ferlab.serve.app as serve_app
+
+    busy, most = [0], [0]
+    lock = threading.Lock()
+    real = serve_app.open_image_bytes
+
+    def counting(*a, **kw):
+        with lock:
+            busy[0] += 1
+            most[0] = max(most[0], busy[0])
+        time.sleep(0.1)
+        try:
+            return real(*a, **kw)
+        finally:
+            with lock:
+                busy[0] -= 1
+
+    monkeypatch.setattr(serve_app, "open_image_bytes", counting)
+    app = create_app([str(ckpt)], decode_slots=1, max_concurrency=4)
+
+    async def four():
+        data = PHOTO.read_bytes()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=LOCAL, timeout=30) as c:
+            return await asyncio.gather(
+                *[c.post("/v1/predict", files={"file": ("x.jpg", data, "image/jpeg")}) for _ in range(4)]
+            )
+
+    assert [r.status_code for r in asyncio.run(four())] == [200] * 4
+    assert most[0] == 1
+
+
+def test_host_check_and_cors_are_off_site_safe_by_default(ckpt, client):
+    r = client.get("/v1/models", headers={"host": "rebind.attacker.example"})
+    assert r.status_code == 400 and r.json() == {
+        "error": "host 'rebind.attacker.example' is not served here (start the server with --allowed-host)",
+        "status": 400,
+    }
+    assert client.get("/healthz", headers={"host": "127.0.0.1:8000"}).status_code == 200
+    r = client.get("/v1/models", headers={"origin": "https://evil.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+    app = create_app([str(ckpt)], allowed_hosts=["faces.lan"], cors_origins=["https://app.example"])
+    with TestClient(app, base_url="http://faces.lan") as c:
+        ok = c.get("/v1/models", headers={"origin": "https://app.example"})
+        assert ok.headers["access-control-allow-origin"] == "https://app.example"
+        assert "access-control-allow-origin" not in c.get("/v1/models", headers={"origin": "https://x.example"}).headers
+        assert c.get("/healthz", headers={"host": "localhost"}).status_code == 400
+
+
+def test_heatmaps_use_their_own_model_while_the_batcher_runs(ckpt):
+    app = create_app([str(ckpt)], max_concurrency=8)
+    rec = app.state.recognizers["m1"]
+    assert rec.backend == "torch"  # the case where the classifier runs the same torch model
+
+    async def mixed():
+        data = PHOTO.read_bytes()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=LOCAL, timeout=60) as ac:
+            plain = await ac.post("/v1/predict", files={"file": ("x.jpg", data, "image/jpeg")})
+            rs = await asyncio.gather(
+                *[
+                    ac.post(
+                        "/v1/predict",
+                        files={"file": ("x.jpg", data, "image/jpeg")},
+                        data={"explain": "true" if i % 2 else "false"},
+                    )
+                    for i in range(12)
+                ]
+            )
+            return plain, rs
+
+    plain, rs = asyncio.run(mixed())
+    assert all(r.status_code == 200 for r in rs), [(r.status_code, r.text[:200]) for r in rs]
+    for i, r in enumerate(rs):
+        (face,) = r.json()["faces"]
+        assert face["probs"] == plain.json()["faces"][0]["probs"]
+        assert ("heatmap_png" in face) == bool(i % 2)
+    explainer = app.state.explainers["m1"]
+    assert explainer.model is not None and explainer.model is not rec._model
+    assert not rec._model._forward_hooks and not rec._model._backward_hooks
+
+
+@pytest.mark.slow
+def test_sigterm_drains_and_exits_0(ckpt):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = _free_port()
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ferlab.cli",
+            "serve",
+            "--model",
+            str(ckpt),
+            "--port",
+            str(port),
+            "--graceful-timeout",
+            "5",
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/predict", files={"file": ("x.jpg", PHOTO.read_bytes(), "image/jpeg")}
+        )
+        assert r.status_code == 200
+        t = time.time()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0, proc.stderr.read()
+        assert time.time() - t < 6
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -199,6 +199,7 @@ def cmd_evaluate(args) -> int:
         detect=args.detect,
         detector=args.detector,
         detector_weights=args.detector_weights,
+        search_side=args.search_side,
         progress=not args.json,
     )
     if args.plot:
@@ -274,7 +275,7 @@ def cmd_predict(args) -> int:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
     for p in paths:
         try:
-            rgb, scale = open_image(p, min_side=rec.decode_side)
+            rgb, scale = open_image(p, min_side=rec.decode_side, searchable=True)
             found = rec.predict(rgb, name=str(p))
         except FerlabError as e:
             failed += 1
@@ -305,6 +306,8 @@ def cmd_predict(args) -> int:
 
 def _detector_kwargs(args) -> dict:
     kw = {"detector": args.detector, "detector_weights": args.detector_weights, "align": not args.no_align}
+    if getattr(args, "search_side", None) is not None:
+        kw["search_side"] = args.search_side
     for key in ("backend", "precision", "min_confidence"):
         if getattr(args, key, None) is not None:
             kw[key] = getattr(args, key)
@@ -401,12 +404,22 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    import signal
+
     import uvicorn
 
     from ferlab.serve.app import create_app
+    from ferlab.serve.guards import LOCAL_HOSTS
 
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"ferlab: serving on {args.host}: reachable from other machines", file=sys.stderr)
+    hosts = list(args.allowed_host or LOCAL_HOSTS)
+    if args.host not in ("0.0.0.0", "::") and args.host not in hosts and not args.allowed_host:
+        hosts.append(args.host)
+    if args.host not in LOCAL_HOSTS:
+        print(
+            f"ferlab: serving on {args.host}: reachable from other machines; answering Host names "
+            f"{', '.join(hosts)} (--allowed-host)",
+            file=sys.stderr,
+        )
     app = create_app(
         args.model or [None],
         max_upload_mb=args.max_upload_mb,
@@ -414,8 +427,39 @@ def cmd_serve(args) -> int:
         max_concurrency=args.concurrency,
         max_queue=args.queue,
         micro_batch=not args.no_micro_batch,
+        max_faces=args.max_faces,
+        max_pixels=int(args.max_megapixels * 1_000_000),
+        allowed_hosts=hosts,
+        cors_origins=args.cors_origin,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM once it has shut down (exit 143); a drained stop exits 0, and
+        a drain cut short by --graceful-timeout exits 1."""
+
+        drained = True
+
+        def handle_exit(self, sig, frame) -> None:
+            super().handle_exit(sig, frame)
+            if sig == signal.SIGTERM:
+                self._captured_signals.remove(sig)
+
+        async def _wait_tasks_to_complete(self) -> None:
+            self.drained = False
+            await super()._wait_tasks_to_complete()
+            self.drained = True
+
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=args.graceful_timeout
+    )
+    server = Server(config)
+    server.run()
+    if not server.drained:
+        print(
+            f"ferlab: requests still running after --graceful-timeout {args.graceful_timeout:g} s were cut off",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -525,8 +569,8 @@ def _add_engine_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_detector_args(p: argparse.ArgumentParser) -> None:
-    from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS
+def _add_detector_args(p: argparse.ArgumentParser, *, photos: bool = True) -> None:
+    from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS, PHOTO_SIDE
 
     p.add_argument(
         "--detector",
@@ -539,6 +583,15 @@ def _add_detector_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--no-align", action="store_true", help="square crop around the box instead of turning the face upright"
     )
+    if photos:
+        p.add_argument(
+            "--search-side",
+            type=int,
+            default=PHOTO_SIDE,
+            metavar="PX",
+            help=f"search photos for faces with their longer side scaled down to PX (default {PHOTO_SIDE}); "
+            "smaller is faster and misses more small faces (docs/benchmarks.md)",
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -689,7 +742,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_args(v)
     v.add_argument("--min-confidence", type=float, default=0.0, metavar="P", help="label a face 'uncertain' below this")
     v.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
-    _add_detector_args(v)
+    _add_detector_args(v, photos=False)
     v.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     v.set_defaults(func=cmd_video)
 
@@ -743,6 +796,31 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--queue", type=int, default=64, help="requests allowed to wait; more get 503")
     sv.add_argument(
         "--no-micro-batch", action="store_true", help="classify each request alone instead of batching concurrent ones"
+    )
+    sv.add_argument("--max-faces", type=int, default=32, help="faces classified per image, the largest (default 32)")
+    sv.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=24.0,
+        help="largest PNG/TIFF/BMP/WEBP/GIF upload in megapixels (decoded whole; JPEGs are reduced while decoding)",
+    )
+    sv.add_argument(
+        "--allowed-host",
+        action="append",
+        metavar="NAME",
+        help="a Host header name to answer (repeatable; '*': any); default: 127.0.0.1, localhost, ::1",
+    )
+    sv.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the API cross-site, e.g. https://app.example (repeatable; default none)",
+    )
+    sv.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=10.0,
+        help="on SIGTERM/Ctrl-C, seconds to let running requests finish before cutting them off",
     )
     sv.set_defaults(func=cmd_serve)
 

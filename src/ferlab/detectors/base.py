@@ -31,7 +31,11 @@ MAX_ASPECT = 20.0
 
 
 def check_searchable(rgb: np.ndarray, where: str = "image") -> None:
-    h, w = rgb.shape[:2]
+    check_search_size(rgb.shape[1], rgb.shape[0], where)
+
+
+def check_search_size(w: int, h: int, where: str = "image") -> None:
+    """A clear error for an image (w×h pixels) that cannot hold a face to search for."""
     if min(h, w) < MIN_SIDE or max(h, w) / max(1, min(h, w)) > MAX_ASPECT:
         raise FerlabError(
             f"{where}: image is {w}x{h} pixels, too small or too elongated to search for faces "

@@ -27,6 +27,7 @@ def evaluate_ref(
     detect: bool = False,
     detector: str | None = None,
     detector_weights: str | None = None,
+    search_side: int | None = None,
     progress: bool = False,
 ) -> dict:
     """Accuracy, per-class accuracy, macro F1, NLL and confusion of a model on a split, as a dict.
@@ -41,7 +42,13 @@ def evaluate_ref(
     from ferlab.inference.recognizer import Recognizer
 
     rec = Recognizer(
-        model_ref, tta=tta, backend=backend, precision=precision, detector=detector, detector_weights=detector_weights
+        model_ref,
+        tta=tta,
+        backend=backend,
+        precision=precision,
+        detector=detector,
+        detector_weights=detector_weights,
+        **({"search_side": search_side} if search_side else {}),
     )
     if is_labelled_folder(data_path):
         return _evaluate_folder(rec, data_path, detect=detect, progress=progress)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from ferlab.detectors.base import check_search_size
 from ferlab.errors import FerlabError
 
 # Decoded images are never larger than this; JPEGs above it are reduced while decoding (draft
@@ -76,13 +77,16 @@ def _from_pil(im: Image.Image, where: str) -> np.ndarray:
         raise FerlabError(f"{where}: cannot decode image ({e})") from None
 
 
-def open_image(src: ImageSource, *, bgr: bool = False, min_side: int | None = None) -> tuple[np.ndarray, float]:
+def open_image(
+    src: ImageSource, *, bgr: bool = False, min_side: int | None = None, searchable: bool = False
+) -> tuple[np.ndarray, float]:
     """Anything image-like → (H×W×3 uint8 RGB, scale): scale < 1 when a large JPEG was decoded
     reduced (pixel coordinates in the original = coordinates in the array / scale).
 
     min_side: a JPEG file whose longer side is at least twice this is decoded at 1/2, 1/4 or 1/8
     scale while keeping its longer side ≥ min_side (draft mode: a fraction of the decoding time);
-    the recognizer asks for twice the detector's search size, so faces keep their detail."""
+    the recognizer asks for twice the detector's search size, so faces keep their detail.
+    searchable: refuse, before decoding, a file too small or too elongated to search for faces."""
     if isinstance(src, Image.Image):
         return _from_pil(src, "image"), 1.0
     if isinstance(src, np.ndarray):
@@ -99,7 +103,7 @@ def open_image(src: ImageSource, *, bgr: bool = False, min_side: int | None = No
     if p.stat().st_size == 0:
         raise FerlabError(f"{p}: empty file (0 bytes)")
     with open(p, "rb") as fh:
-        return _decode(fh, str(p), min_side)
+        return _decode(fh, str(p), min_side, searchable=searchable)
 
 
 def load_image(src: ImageSource, *, bgr: bool = False) -> np.ndarray:
@@ -139,6 +143,21 @@ def upload_format(data: bytes) -> str | None:
 def load_image_bytes(data: bytes, where: str = "upload", *, allow_list: bool = False) -> np.ndarray:
     """Image file bytes (an upload) → H×W×3 uint8 RGB, with the same checks as files.
     allow_list: only the formats in UPLOAD_FORMATS (others raise UnsupportedFormat)."""
+    return open_image_bytes(data, where, allow_list=allow_list)[0]
+
+
+def open_image_bytes(
+    data: bytes,
+    where: str = "upload",
+    *,
+    allow_list: bool = False,
+    min_side: int | None = None,
+    max_pixels: int = MAX_PIXELS,
+    searchable: bool = False,
+) -> tuple[np.ndarray, float]:
+    """Image file bytes → (H×W×3 uint8 RGB, scale), reduced while decoding as `open_image` does
+    (min_side, searchable), refused above `max_pixels` where the format cannot be reduced while
+    decoding."""
     if not data:
         raise FerlabError(f"{where}: empty file (0 bytes)")
     formats = None
@@ -146,7 +165,7 @@ def load_image_bytes(data: bytes, where: str = "upload", *, allow_list: bool = F
         if upload_format(data) is None:
             raise UnsupportedFormat(f"{where}: not one of the accepted image formats ({', '.join(UPLOAD_FORMATS)})")
         formats = tuple(UPLOAD_FORMATS)
-    return _decode(io.BytesIO(data), where, formats=formats)[0]
+    return _decode(io.BytesIO(data), where, min_side, formats=formats, max_pixels=max_pixels, searchable=searchable)
 
 
 def _bomb(where: str, w: int, h: int, limit: int) -> FerlabError:
@@ -156,8 +175,28 @@ def _bomb(where: str, w: int, h: int, limit: int) -> FerlabError:
     )
 
 
+def _reduced(im: Image.Image, f: float) -> Image.Image:
+    """A decoded image brought down by the whole factor ⌊1/f⌋ before any mode conversion, so a
+    large palette or gray image never exists as full-size RGB(A) copies (an 8000×8000 palette PNG
+    is 64 MB decoded, over 1 GB through the conversions)."""
+    k = int(1 / f)
+    if k < 2:
+        return im
+    if im.mode in ("P", "1") or im.mode.startswith("I;16"):  # modes Image.reduce does not take
+        out = im.resize((max(1, im.width // k), max(1, im.height // k)), Image.Resampling.NEAREST)
+    else:
+        out = im.reduce(k)
+    out.info = dict(im.info)  # keeps the EXIF orientation (PNG, WEBP) for exif_transpose
+    return out
+
+
 def _decode(
-    fp, where: str, min_side: int | None = None, formats: tuple[str, ...] | None = None
+    fp,
+    where: str,
+    min_side: int | None = None,
+    formats: tuple[str, ...] | None = None,
+    max_pixels: int = MAX_PIXELS,
+    searchable: bool = False,
 ) -> tuple[np.ndarray, float]:
     try:
         with warnings.catch_warnings():
@@ -168,6 +207,8 @@ def _decode(
                 w, h = im.size
                 if w == 0 or h == 0:
                     raise FerlabError(f"{where}: image is {w}x{h} pixels (empty)")
+                if searchable:
+                    check_search_size(w, h, where)
                 scale = 1.0
                 f = min((WORK_PIXELS / (w * h)) ** 0.5, 1.0)
                 if min_side:
@@ -176,9 +217,12 @@ def _decode(
                     # draft picks the smallest 1/2ⁿ scale that still covers the requested size
                     im.draft(im.mode if im.mode in ("L", "RGB") else "RGB", (max(1, int(w * f)), max(1, int(h * f))))
                     scale = im.size[0] / w
-                elif w * h > MAX_PIXELS:
-                    raise _bomb(where, w, h, MAX_PIXELS)
+                elif w * h > max_pixels:
+                    raise _bomb(where, w, h, max_pixels)
                 im.load()
+                if im.format != "JPEG" and f <= 0.5:
+                    small = _reduced(im, f)
+                    return _from_pil(small, where), small.size[0] / w
                 return _from_pil(im, where), scale
     except Image.DecompressionBombError as e:
         raise FerlabError(f"{where}: refused as a possible decompression bomb ({e})") from None

@@ -29,7 +29,7 @@ from ferlab.detectors import (
     build_detector,
     check_searchable,
 )
-from ferlab.detectors.base import Detection, FaceDetector
+from ferlab.detectors.base import Detection, FaceDetector, sort_detections
 from ferlab.errors import FerlabError
 from ferlab.evaluation.calibration import temper
 from ferlab.inference.faces import face_crop, to_face_array
@@ -91,6 +91,13 @@ class FoundFace:
     crop: np.ndarray
 
 
+class FoundFaces(list):
+    """The faces found in one image (a list of FoundFace) and how many more were left out by a
+    cap on faces per image (the largest are kept)."""
+
+    dropped: int = 0
+
+
 def _face_inputs(crops) -> list:
     """What classify_faces accepts → a list of single face images."""
     if isinstance(crops, str | os.PathLike | Image.Image):
@@ -135,6 +142,8 @@ class Recognizer:
     tta: test-time augmentation, "none", "flip", "zoomflip" or "multi" (ferlab.tta); default: the card's.
     margin: context added around a box for the square crop (fraction of its side).
     min_face: smallest face side searched for, in pixels.
+    search_side: photos are searched for faces with their longer side scaled down to this (default
+        640); smaller is faster and misses small faces (benchmarks/face_size.py measures both).
     """
 
     def __init__(
@@ -152,6 +161,7 @@ class Recognizer:
         tta: bool | str | None = None,
         margin: float = 0.1,
         min_face: int = 16,
+        search_side: int = PHOTO_SIDE,
     ) -> None:
         self.card = read_card(model)
         shipped = self.card.get("inference", {})
@@ -184,6 +194,9 @@ class Recognizer:
         if isinstance(self._detector_spec, str) and self._detector_spec not in DETECTORS:
             raise FerlabError(f"unknown detector {self._detector_spec[:40]!r} (use {', '.join(DETECTORS)})")
         self._min_face = min_face
+        if not isinstance(search_side, int) or search_side < 32:
+            raise FerlabError(f"search side must be a whole number of pixels ≥ 32, got {search_side!r}")
+        self.search_side = search_side
         self._ort = None
         if backend == "onnxruntime":
             from pathlib import Path
@@ -207,7 +220,7 @@ class Recognizer:
     @property
     def decode_side(self) -> int:
         """Large JPEG files are decoded reduced to about this longer side: twice the detector's search size."""
-        return 2 * getattr(self.detector, "max_side", PHOTO_SIDE)
+        return 2 * getattr(self.detector, "max_side", self.search_side)
 
     @property
     def detector_name(self) -> str:
@@ -230,7 +243,7 @@ class Recognizer:
     def detector(self) -> FaceDetector:
         if self._detector is None:  # built on first use: classify_faces never needs it
             self._detector = build_detector(
-                self._detector_spec, max_side=PHOTO_SIDE, min_size=self._min_face, weights=self._detector_weights
+                self._detector_spec, max_side=self.search_side, min_size=self._min_face, weights=self._detector_weights
             )
         return self._detector
 
@@ -288,12 +301,24 @@ class Recognizer:
 
     # -- detection: the one path from an image to model inputs (photos, video, server, explain)
     def find_faces(
-        self, rgb: np.ndarray, *, detector: FaceDetector | None = None, where: str = "image"
-    ) -> list[FoundFace]:
-        """Faces in an RGB image, left to right, each with its 48×48 model input."""
+        self,
+        rgb: np.ndarray,
+        *,
+        detector: FaceDetector | None = None,
+        where: str = "image",
+        max_faces: int | None = None,
+    ) -> FoundFaces:
+        """Faces in an RGB image, left to right, each with its 48×48 model input. max_faces: keep
+        only this many, the largest (the result's `dropped` says how many were left out)."""
         check_searchable(rgb, where)
         dets = (detector or self.detector).detect(rgb)
-        return [FoundFace(d, face_crop(rgb, d, align=self.align, margin=self.margin)) for d in dets]
+        dropped = 0
+        if max_faces is not None and len(dets) > max_faces:
+            dropped = len(dets) - max_faces
+            dets = sort_detections(sorted(dets, key=lambda d: d.box[2] * d.box[3], reverse=True)[:max_faces])
+        out = FoundFaces(FoundFace(d, face_crop(rgb, d, align=self.align, margin=self.margin)) for d in dets)
+        out.dropped = dropped
+        return out
 
     def detect(self, image: ImageLike, *, bgr: bool = False) -> tuple[np.ndarray, list[FoundFace]]:
         """(the RGB image as decoded, its faces); boxes in the decoded image's pixels."""
@@ -312,7 +337,7 @@ class Recognizer:
         Boxes are in the pixels of each image as given (a large JPEG is searched reduced)."""
         found = []
         for im, name in zip(images, names or [None] * len(images), strict=True):
-            rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side)
+            rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side, searchable=True)
             found.append((scale, self.find_faces(rgb, where=name or _where(im))))
         crops = [f.crop for _, faces in found for f in faces]
         probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))

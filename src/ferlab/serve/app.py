@@ -1,9 +1,12 @@
 """The FastAPI app: `POST /v1/predict`, `GET /v1/models`, `GET /healthz`, the web page at `/`.
 
-Safety: uploads are size-capped (413), type-checked (415) and decoded with the decompression-bomb
-guard (422); each request has a deadline (504); at most `max_concurrency` requests run and
-`max_queue` wait, beyond that 503 with Retry-After. Nothing in a request names a server file:
-models are chosen by the names loaded at start.
+Safety: only the configured host names are answered (400); bodies are size-capped while they
+arrive (413, ferlab.serve.guards); uploads are format-checked against an allow-list (415) and
+decoded reduced, under a pixel cap and at most `decode_slots` at a time (422 beyond the cap);
+each request has a deadline counted from its arrival (504), and is refused at once (503 with
+Retry-After) when the expected wait alone would exceed it; at most `max_concurrency` requests
+run and `max_queue` wait; at most `max_faces` faces per image are classified (the largest).
+Nothing in a request names a server file: models are chosen by the names loaded at start.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import math
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,12 +28,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferlab.errors import FerlabError
-from ferlab.inference.images import UnsupportedFormat, load_image_bytes
-from ferlab.inference.recognizer import Recognizer
+from ferlab.inference.images import UnsupportedFormat, open_image_bytes
+from ferlab.inference.recognizer import FoundFaces, Recognizer
 from ferlab.serve.batching import MicroBatcher
+from ferlab.serve.guards import LOCAL_HOSTS, RequestGuard
 
 STATIC = Path(__file__).parent / "static"
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff", "image/x-ms-bmp"}
+# Uploads in formats decoded whole (all but JPEG, which is reduced while decoding) may have at most
+# this many pixels: a 24 MP PNG is 72 MB as RGB, so a few decoding at once stay well under 1 GB.
+SERVER_MAX_PIXELS = 24_000_000
+MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
@@ -36,12 +46,17 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
 
 
 class Gate:
-    """Bounded concurrency with a bounded wait list."""
+    """Bounded concurrency with a bounded wait list, and an estimate of the wait.
+
+    A slot is held until the work in its thread has ended, even when the request that started it
+    has given up (deadline), so abandoned work still counts against `running`."""
 
     def __init__(self, running: int, waiting: int) -> None:
+        self.running = running
         self.sem = asyncio.Semaphore(running)
         self.capacity = running + waiting
         self.inside = 0
+        self.service_s = 0.05  # moving average of a request's time once it has a slot
 
     def try_enter(self) -> bool:
         if self.inside >= self.capacity:
@@ -51,6 +66,47 @@ class Gate:
 
     def leave(self) -> None:
         self.inside -= 1
+
+    def expected_wait(self) -> float:
+        """Seconds a request just let in can expect to wait for a slot."""
+        return max(0, self.inside - self.running) * self.service_s / self.running
+
+    def observe(self, seconds: float) -> None:
+        self.service_s += 0.2 * (seconds - self.service_s)
+
+    async def run(self, fn, *args):
+        """fn(*args) in a worker thread, in a slot that is freed when the thread ends."""
+        await self.sem.acquire()
+        fut = asyncio.get_running_loop().run_in_executor(None, fn, *args)
+        fut.add_done_callback(lambda _: self.sem.release())
+        return await asyncio.shield(fut)
+
+
+class Explainer:
+    """Grad-CAM on a model instance of its own, one request at a time: its hooks never touch the
+    model the batcher is running in another thread."""
+
+    def __init__(self, rec: Recognizer) -> None:
+        self.rec = rec
+        self.lock = threading.Lock()
+        self.model = None
+
+    def heatmaps(self, crops: np.ndarray) -> list[str]:
+        from PIL import Image
+
+        from ferlab.checkpoint import load_model
+        from ferlab.inference.explain import grad_cam, overlay
+
+        with self.lock:
+            if self.model is None:
+                self.model, _ = load_model(self.rec.card["_path"])
+            cams, _ = grad_cam(self.model, self.rec.card, crops)
+        out = []
+        for face, cam in zip(crops, cams, strict=True):
+            buf = io.BytesIO()
+            Image.fromarray(overlay(face, cam, 96)).save(buf, format="PNG")
+            out.append(base64.b64encode(buf.getvalue()).decode())
+        return out
 
 
 def create_app(
@@ -62,14 +118,23 @@ def create_app(
     max_queue: int = 64,
     micro_batch: bool = True,
     batch_window_ms: float = 4.0,
+    max_faces: int = 32,
+    max_pixels: int = SERVER_MAX_PIXELS,
+    decode_slots: int = 2,
+    allowed_hosts: list[str] | tuple[str, ...] = LOCAL_HOSTS,
+    cors_origins: list[str] | None = None,
 ) -> FastAPI:
     """The FastAPI app behind `ferlab serve`.
 
     models: model references to load (bundled names or paths); the first is the default, each
-        runs as its card ships it. max_upload_mb: larger uploads get 413. timeout_s: per-request
-        deadline (504). max_concurrency / max_queue: requests processed at once / allowed to wait
-        (more get 503 with Retry-After). micro_batch, batch_window_ms: classify the faces of
-        concurrent requests in one model call, waiting at most this long to gather them.
+        runs as its card ships it. max_upload_mb: larger bodies get 413, refused as they arrive.
+        timeout_s: per-request deadline from arrival (504). max_concurrency / max_queue: requests
+        processed at once / allowed to wait (more, or a wait longer than the deadline: 503 with
+        Retry-After). micro_batch, batch_window_ms: classify the faces of concurrent requests in
+        one model call, waiting at most this long to gather them. max_faces: faces classified per
+        image, the largest (the answer says how many were dropped). max_pixels: pixel cap for
+        formats decoded whole. decode_slots: images decoded at once. allowed_hosts: Host header
+        names answered ("*": any). cors_origins: browser origins allowed cross-site (none by default).
     """
     recognizers: dict[str, Recognizer] = {}
     for ref in models or [None]:
@@ -80,8 +145,22 @@ def create_app(
         name: MicroBatcher(rec.probabilities, window_ms=batch_window_ms, enabled=micro_batch)
         for name, rec in recognizers.items()
     }
+    explainers = {name: Explainer(rec) for name, rec in recognizers.items()}
     max_bytes = int(max_upload_mb * 1024 * 1024)
     gate = Gate(max_concurrency, max_queue)
+    decoding = threading.BoundedSemaphore(decode_slots)
+
+    def prepare(rec: Recognizer, data: bytes, where: str) -> tuple[tuple[int, int], float, FoundFaces, float]:
+        """Decode (at most `decode_slots` at once, reduced) and find faces: a request's CPU work.
+        Also gives its own duration, for the wait estimate."""
+        t0 = time.monotonic()
+        with decoding:
+            rgb, scale = open_image_bytes(
+                data, where, allow_list=True, min_side=rec.decode_side, max_pixels=max_pixels, searchable=True
+            )
+        size = (round(rgb.shape[1] / scale), round(rgb.shape[0] / scale))
+        found = rec.find_faces(rgb, where=where, max_faces=max_faces)
+        return size, scale, found, time.monotonic() - t0
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -96,9 +175,23 @@ def create_app(
         version=__import__("ferlab").__version__,
         lifespan=lifespan,
         description="Facial emotion recognition: faces found, classified, explained.",
+        # Swagger UI and ReDoc load their scripts from a CDN (blank offline, and a third party in a
+        # local tool): the schema stays at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"])
+    # outermost: the Host check and the body cap come before anything reads the request
+    app.add_middleware(
+        RequestGuard, max_body=max_bytes + MULTIPART_SLACK, allowed_hosts=allowed_hosts, max_mb=max_upload_mb
     )
     app.state.batchers = batchers
     app.state.gate = gate
+    app.state.recognizers = recognizers
+    app.state.explainers = explainers
 
     # Every error answers in the app's one format, {"error", "status"}: FastAPI's validation errors,
     # Starlette's 404/405, and anything unexpected (no stack trace, no server path).
@@ -132,19 +225,12 @@ def create_app(
             ],
         }
 
-    async def _predict(
-        rec: Recognizer, batcher: MicroBatcher, rgb: np.ndarray, explain: bool, min_confidence: float
-    ) -> list[dict]:
-        found = await asyncio.to_thread(rec.find_faces, rgb, where="upload")
+    async def _classify(rec: Recognizer, name: str, found: FoundFaces, explain: bool, min_confidence: float):
         crops = np.stack([f.crop for f in found]) if found else np.zeros((0, 48, 48), np.uint8)
-        probs = await batcher(crops)
-        dets = [f.detection for f in found]
-        faces = [f.to_dict() for f in rec.faces_from(dets, probs, min_confidence=min_confidence)]
-        if explain and found:
-            heat = await asyncio.to_thread(_heatmaps, rec, crops.astype(np.uint8))
-            for f, png in zip(faces, heat, strict=True):
-                f["heatmap_png"] = png
-        return faces
+        probs = await batchers[name](crops)
+        faces = rec.faces_from([f.detection for f in found], probs, min_confidence=min_confidence)
+        heat = await asyncio.to_thread(explainers[name].heatmaps, crops) if explain and found else None
+        return faces, heat
 
     @app.post("/v1/predict")
     async def predict(
@@ -154,14 +240,11 @@ def create_app(
         explain: bool = Form(False),
         min_confidence: float = Form(0.0, ge=0.0, le=1.0),
     ):
-        t0 = time.perf_counter()
+        arrived = getattr(request.state, "arrived", time.monotonic())
         name = model or request.query_params.get("model") or default
         if name not in recognizers:
             return _error(422, f"unknown model {name[:40]!r}; loaded: {', '.join(recognizers)}")
         explain = explain or request.query_params.get("explain", "").lower() in ("1", "true", "yes")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
-            return _error(413, f"upload larger than {max_upload_mb:g} MB")
         ctype = (file.content_type or "").split(";")[0].strip().lower()
         if ctype not in IMAGE_TYPES:
             return _error(
@@ -172,32 +255,40 @@ def create_app(
             return _error(413, f"upload larger than {max_upload_mb:g} MB")
         if not gate.try_enter():
             return _error(503, "server busy: too many requests waiting", {"Retry-After": "1"})
+        rec = recognizers[name]
         try:
-            async with gate.sem:
-                try:
-                    where = (file.filename or "upload")[:80]
-                    rgb = await asyncio.to_thread(load_image_bytes, data, where, allow_list=True)
-                except UnsupportedFormat as e:
-                    return _error(415, str(e))
-                except FerlabError as e:
-                    return _error(422, str(e))
-                try:
-                    faces = await asyncio.wait_for(
-                        _predict(recognizers[name], batchers[name], rgb, explain, min_confidence), timeout_s
-                    )
-                except TimeoutError:
-                    return _error(504, f"request took longer than {timeout_s:g} s")
-                except FerlabError as e:  # e.g. an image too elongated to search
-                    return _error(422, str(e))
+            left = timeout_s - (time.monotonic() - arrived)
+            wait = gate.expected_wait()
+            if wait > 0 and wait > left:
+                return _error(
+                    503,
+                    f"server busy: the expected wait ({wait:.1f} s) is longer than the deadline",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            async with asyncio.timeout(max(left, 0.0)):
+                size, scale, found, work_s = await gate.run(prepare, rec, data, (file.filename or "upload")[:80])
+                started = time.monotonic()
+                faces, heat = await _classify(rec, name, found, explain, min_confidence)
+                gate.observe(work_s + time.monotonic() - started)
+        except TimeoutError:
+            return _error(504, f"request took longer than {timeout_s:g} s (counted from its arrival)")
+        except UnsupportedFormat as e:
+            return _error(415, str(e))
+        except FerlabError as e:  # undecodable, over the pixel cap, too elongated to search
+            return _error(422, str(e))
         finally:
             gate.leave()
+        out = [f.scaled(1 / scale).to_dict() for f in faces]
+        for f, png in zip(out, heat or [], strict=False):
+            f["heatmap_png"] = png
         return {
-            "faces": faces,
+            "faces": out,
+            "faces_dropped": found.dropped,
             "model": name,
-            "tta": recognizers[name].tta,
-            "detector": recognizers[name].detector_name,
-            "ms": round((time.perf_counter() - t0) * 1000, 2),
-            "image": {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])},
+            "tta": rec.tta,
+            "detector": rec.detector_name,
+            "ms": round((time.monotonic() - arrived) * 1000, 2),
+            "image": {"width": size[0], "height": size[1]},
         }
 
     @app.get("/", include_in_schema=False)
@@ -206,17 +297,3 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def _heatmaps(rec: Recognizer, crops: np.ndarray) -> list[str]:
-    from PIL import Image
-
-    from ferlab.inference.explain import grad_cam, overlay
-
-    cams, _ = grad_cam(rec.model, rec.card, crops)
-    out = []
-    for face, cam in zip(crops, cams, strict=True):
-        buf = io.BytesIO()
-        Image.fromarray(overlay(face, cam, 96)).save(buf, format="PNG")
-        out.append(base64.b64encode(buf.getvalue()).decode())
-    return out
