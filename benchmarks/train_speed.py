@@ -4,7 +4,10 @@
    training FLOPs (forward + backward, counted by torch's FlopCounterMode);
 2. the plain eager loop people write: NCHW float tensors in memory, batch 128, AdamW, fp32;
 3. ferlab's whole path: uint8 data in memory → balanced sampler → batched augmentation →
-   channels_last forward/backward → optimizer → Lightning logging (the real `ferlab train` code);
+   channels_last forward/backward → optimizer → Lightning logging (the real `ferlab train` code),
+   as the host path (batches sliced on the host, moved to the device) and as the device-resident
+   path (`data.on_device`: data, sampling and augmentation draws on the training device; on a
+   GPU no host work per step — here, on the CPU, it must simply not be slower);
 4. for scale, an epoch of the pipeline users first write: a Dataset that decodes each JPEG with
    PIL per image behind a DataLoader (measured on part of an epoch, extrapolated).
 
@@ -64,7 +67,7 @@ def plain_loop(arch: str, batch: int, steps: int) -> float:
     return batch * steps / (time.perf_counter() - t)
 
 
-def ferlab_path(arch: str, batch: int, steps: int, data, augment: dict | None = None) -> float:
+def ferlab_path(arch: str, batch: int, steps: int, data, augment: dict | None = None, on_device: bool = False) -> float:
     """`ferlab train`'s code: FerDataModule + FerModule under a Lightning Trainer."""
     import lightning as L
 
@@ -88,8 +91,8 @@ def ferlab_path(arch: str, batch: int, steps: int, data, augment: dict | None = 
                 self.t1 = time.perf_counter()
 
     timer = Timer()
-    dm = FerDataModule(data, batch_size=batch, balanced=True, seed=0)
-    module = FerModule(arch, optimizer="adamw", lr=1e-3, augment=augment)
+    dm = FerDataModule(data, batch_size=batch, balanced=True, seed=0, on_device=on_device)
+    module = FerModule(arch, optimizer="adamw", lr=1e-3, augment=augment, on_device=on_device)
     trainer = L.Trainer(
         max_steps=steps + 5,
         limit_val_batches=0,
@@ -159,12 +162,23 @@ def main() -> None:
     data = load_fer2013(args.data)
     flops = train_flops_per_image(args.arch)
     aug = {"hflip": True, "rotate": 10, "translate": 0.08, "scale": [0.9, 1.1], "erase": 0.25}
-    rows: dict[str, list[float]] = {"matmul_gflops": [], "plain_img_s": [], "ferlab_img_s": [], "ferlab_aug_img_s": []}
+    rows: dict[str, list[float]] = {
+        "matmul_gflops": [],
+        "plain_img_s": [],
+        "ferlab_img_s": [],
+        "ferlab_aug_img_s": [],
+        "device_img_s": [],
+        "device_aug_img_s": [],
+    }
     for r in range(args.repeats):  # interleaved, so load changes hit every measurement alike
         rows["matmul_gflops"].append(matmul_gflops())
         rows["plain_img_s"].append(plain_loop(args.arch, args.batch, args.steps))
         rows["ferlab_img_s"].append(ferlab_path(args.arch, args.ferlab_batch, args.steps, data))
         rows["ferlab_aug_img_s"].append(ferlab_path(args.arch, args.ferlab_batch, args.steps, data, aug))
+        rows["device_img_s"].append(ferlab_path(args.arch, args.ferlab_batch, args.steps, data, on_device=True))
+        rows["device_aug_img_s"].append(
+            ferlab_path(args.arch, args.ferlab_batch, args.steps, data, aug, on_device=True)
+        )
         print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in rows.items()), flush=True)
     med = {k: statistics.median(v) for k, v in rows.items()}
     ceiling = med["matmul_gflops"] * 1e9 / flops
@@ -177,6 +191,8 @@ def main() -> None:
         "ceiling_img_s": ceiling,
         "ferlab_fraction_of_ceiling": med["ferlab_img_s"] / ceiling,
         "ferlab_vs_plain": med["ferlab_img_s"] / med["plain_img_s"],
+        "device_vs_host": med["device_img_s"] / med["ferlab_img_s"],
+        "device_vs_host_augmented": med["device_aug_img_s"] / med["ferlab_aug_img_s"],
         "epoch_seconds": {
             "plain_loop": 28709 / med["plain_img_s"],
             "ferlab": 28709 / med["ferlab_img_s"],
@@ -207,6 +223,10 @@ def main() -> None:
         f"batch {args.ferlab_batch}, Lightning) | **{med['ferlab_img_s']:.0f} img/s** |",
         f"| ferlab path + batched augmentation (flip, rotation, shift, zoom, erasing) | "
         f"{med['ferlab_aug_img_s']:.0f} img/s |",
+        f"| device-resident path (`--on-device`), same settings | {med['device_img_s']:.0f} img/s "
+        f"({res['device_vs_host']:.2f}× the host path) |",
+        f"| device-resident path + augmentation | {med['device_aug_img_s']:.0f} img/s "
+        f"({res['device_vs_host_augmented']:.2f}× the host path) |",
         f"| ferlab / plain | {res['ferlab_vs_plain']:.2f}× |",
         f"| ferlab / ceiling | {res['ferlab_fraction_of_ceiling']:.0%} |",
         f"| epoch (28,709 images): plain loop | {res['epoch_seconds']['plain_loop']:.0f} s |",

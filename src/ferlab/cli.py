@@ -639,6 +639,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, help="torch intra-op threads")
     t.add_argument("--limit-train", type=int, help="use a seeded, class-stratified subset of N training images")
     t.add_argument("--limit-val", type=int, help="use a seeded, class-stratified subset of N validation images")
+    t.add_argument(
+        "--on-device",
+        action="store_const",
+        const=True,
+        help="keep the training set on the training device and draw and augment batches there (GPU: no host work "
+        "per step)",
+    )
     t.add_argument("--no-balanced", action="store_true", help="turn off inverse-frequency resampling")
     t.add_argument(
         "--class-weighted-loss",

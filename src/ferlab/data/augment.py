@@ -36,14 +36,30 @@ class AugmentConfig:
         return self.hflip or self.rotate > 0 or self.translate > 0 or self.scale != (1.0, 1.0) or self.erase > 0
 
 
+def affine_warp(
+    x: torch.Tensor, angle: torch.Tensor, zoom: torch.Tensor, flip: torch.Tensor, shift: torch.Tensor
+) -> torch.Tensor:
+    """One warp for the whole batch: per image a rotation (radians), zoom (>1 crops in), mirror
+    (flip -1) and shift (N,2; grid units, 2 = the whole side), sampled bilinearly with reflection."""
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
+    )
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+
+
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generator | None = None) -> torch.Tensor:
-    """x: float (N,C,H,W), already normalised. Returns an augmented copy."""
+    """x: float (N,C,H,W), already normalised. Returns an augmented copy. The random draws come
+    from `generator` on its own device (one on the batch's device keeps a GPU step free of host
+    work and copies)."""
     if not cfg.active:
         return x
     n, dev = x.shape[0], x.device
 
     def rand(*shape: int) -> torch.Tensor:
-        return torch.rand(*shape, generator=generator).to(dev)
+        where = generator.device if generator is not None else dev
+        return torch.rand(*shape, generator=generator, device=where).to(dev)
 
     warp = cfg.hflip or cfg.rotate > 0 or cfg.translate > 0 or cfg.scale != (1.0, 1.0)
     if warp:
@@ -52,12 +68,7 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, generator: torch.Generato
         zoom = lo + rand(n) * (hi - lo)
         flip = torch.where(rand(n) < 0.5, -1.0, 1.0) if cfg.hflip else torch.ones(n, device=dev)
         shift = (rand(n, 2) * 2 - 1) * cfg.translate * 2  # grid coords span 2 units
-        cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        theta = torch.stack(
-            [torch.stack([cos * flip, -sin, shift[:, 0]], 1), torch.stack([sin * flip, cos, shift[:, 1]], 1)], 1
-        )
-        grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+        x = affine_warp(x, angle, zoom, flip, shift)
     if cfg.erase > 0:
         h, w = x.shape[-2:]
         area = (cfg.erase_area[0] + rand(n) * (cfg.erase_area[1] - cfg.erase_area[0])) * h * w

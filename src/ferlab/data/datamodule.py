@@ -2,6 +2,8 @@
 
 Batches are slices of one big tensor, picked by `EpochBatchSampler`; conversion to float,
 normalisation and augmentation happen batched in the LightningModule, on the training device.
+With `on_device`, the training set itself lives on the training device (FER-2013's 28,709 48×48
+faces are 66 MB) and batches are drawn there: on a GPU a step then needs nothing from the host.
 """
 
 from __future__ import annotations
@@ -29,6 +31,27 @@ class _BatchView(Dataset):
         return len(self.labels)
 
 
+class DeviceBatches:
+    """An epoch of training batches gathered on the device from tensors kept there. Lightning
+    calls `sampler.set_epoch` on it each epoch, as on a DataLoader, so a resumed run continues."""
+
+    def __init__(self, split: Split, soft: torch.Tensor | None, sampler: EpochBatchSampler) -> None:
+        dev = sampler.device
+        self.images, self.labels = split.images.to(dev), split.labels.to(dev)
+        self.soft = soft.to(dev) if soft is not None else None
+        self.sampler = sampler
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        for idx in self.sampler:
+            if self.soft is not None:
+                yield self.images[idx], self.labels[idx], self.soft[idx]
+            else:
+                yield self.images[idx], self.labels[idx]
+
+
 class FerDataModule(L.LightningDataModule):
     def __init__(
         self,
@@ -41,6 +64,7 @@ class FerDataModule(L.LightningDataModule):
         limit_train: int | None = None,
         limit_val: int | None = None,
         strict: bool = False,
+        on_device: bool = False,
     ) -> None:
         super().__init__()
         self.source = data
@@ -51,6 +75,7 @@ class FerDataModule(L.LightningDataModule):
         self.limit_train = limit_train
         self.limit_val = limit_val
         self.strict = strict
+        self.on_device = on_device
         self.data: FerData | None = data if isinstance(data, FerData) else None
         # offline distillation: one row of teacher probabilities per (limited) training image
         self.train_soft_targets: torch.Tensor | None = None
@@ -68,12 +93,21 @@ class FerDataModule(L.LightningDataModule):
     def val_split(self) -> Split:
         return self.data.splits["val"].limited(self.limit_val, self.seed)
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         split = self.train_split
         rank, world = (self.trainer.global_rank, self.trainer.world_size) if self.trainer else (0, 1)
+        device = self.trainer.strategy.root_device if (self.on_device and self.trainer) else torch.device("cpu")
         sampler = EpochBatchSampler(
-            split.labels, self.batch_size, balanced=self.balanced, seed=self.seed, rank=rank, world_size=world
+            split.labels,
+            self.batch_size,
+            balanced=self.balanced,
+            seed=self.seed,
+            rank=rank,
+            world_size=world,
+            device=device if self.on_device else "cpu",
         )
+        if self.on_device:
+            return DeviceBatches(split, self.train_soft_targets, sampler)
         return DataLoader(_BatchView(split, self.train_soft_targets), batch_size=None, sampler=sampler, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:

@@ -38,7 +38,10 @@ class EpochBatchSampler:
         rank: int = 0,
         world_size: int = 1,
         drop_last: bool = True,
+        device: torch.device | str = "cpu",
     ) -> None:
+        self.device = torch.device(device)
+        labels = labels.to(self.device)
         self.labels = labels
         self.batch_size = batch_size
         self.balanced = balanced
@@ -54,15 +57,16 @@ class EpochBatchSampler:
         self.epoch = epoch
 
     def epoch_indices(self) -> torch.Tensor:
+        """This epoch's indices, drawn on `device` (on a GPU: no host work, no synchronisation)."""
         n = len(self.labels)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + self.epoch)
         if self._weights is not None:
             # Same epoch size as the data: minority classes over-sampled, majority under-sampled.
             idx = torch.multinomial(self._weights, n, replacement=True, generator=g)
         elif self.shuffle:
-            idx = torch.randperm(n, generator=g)
+            idx = torch.randperm(n, generator=g, device=self.device)
         else:
-            idx = torch.arange(n)
+            idx = torch.arange(n, device=self.device)
         per_rank = len(idx) // self.world_size
         return idx[self.rank * per_rank : (self.rank + 1) * per_rank] if self.world_size > 1 else idx
 

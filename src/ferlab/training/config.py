@@ -55,6 +55,7 @@ class DataSection:
     limit_train: int | None = field(default=None, metadata=_at_least(1))  # class-stratified subsets
     limit_val: int | None = field(default=None, metadata=_at_least(1))
     strict: bool = False
+    on_device: bool = False  # keep the training set on the training device; batches drawn there
 
 
 @dataclass
@@ -255,6 +256,7 @@ FLAG_KEYS = {
     "data": "data.path",
     "limit_train": "data.limit_train",
     "limit_val": "data.limit_val",
+    "on_device": "data.on_device",
     "name": "name",
 }
 

@@ -75,6 +75,7 @@ class FerModule(L.LightningModule):
         std: float = DEFAULT_STD,
         channels_last: bool = True,
         seed: int = 0,
+        on_device: bool = False,
         backbone_lr: float | None = None,
         trainable_blocks: int | None = None,
         feature_start: int | None = None,
@@ -123,13 +124,18 @@ class FerModule(L.LightningModule):
             return images, labels
         x = to_model_input(images, self.hparams.mean, self.hparams.std)
         if self.trainer is not None and self.trainer.training and self.augment.active:
-            g = torch.Generator().manual_seed(
+            g = self._generator(x.device).manual_seed(
                 hash((self.hparams.seed, self.current_epoch, self.global_step, self.global_rank)) & 0x7FFFFFFF
             )
             x = augment_batch(x, self.augment, g)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return (x, labels, *soft)
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        """Random draws for a step: on the batch's device for device-resident training (a GPU step
+        then copies nothing from the host), else on the CPU as before (same numbers as earlier runs)."""
+        return torch.Generator(device=device if self.hparams.get("on_device") else "cpu")
 
     def on_train_batch_start(self, batch, batch_idx: int) -> None:
         # Dropout draws from the global RNG, which data loading also touches at times that differ
@@ -157,9 +163,9 @@ class FerModule(L.LightningModule):
         target = soft[0].float() if soft else None
         if self.hparams.mixup > 0:
             # mixup (Zhang et al. 2018): one Beta(a, a) weight per batch, pairs by a seeded shuffle
-            g = torch.Generator().manual_seed((self.hparams.seed * 7_919 + self.global_step) & 0x7FFFFFFF)
-            lam = float(torch.distributions.Beta(self.hparams.mixup, self.hparams.mixup).sample())
-            perm = torch.randperm(y.numel(), generator=g).to(y.device)
+            g = self._generator(y.device).manual_seed((self.hparams.seed * 7_919 + self.global_step) & 0x7FFFFFFF)
+            lam = float(torch.distributions.Beta(self.hparams.mixup, self.hparams.mixup).sample())  # host RNG: no sync
+            perm = torch.randperm(y.numel(), generator=g, device=g.device).to(y.device)
             x = lam * x + (1 - lam) * x[perm]
             if target is not None:
                 target = lam * target + (1 - lam) * target[perm]

@@ -183,6 +183,7 @@ def run_training(
         seed=t["seed"],
         limit_train=d.get("limit_train"),
         limit_val=d.get("limit_val"),
+        on_device=bool(d.get("on_device")),
     )
     weights = class_loss_weights(dm.train_split.labels).tolist() if d.get("class_weighted_loss") else None
     module = FerModule(
@@ -203,6 +204,7 @@ def run_training(
         std=cfg["normalize"]["std"],
         channels_last=bool(t.get("channels_last", True)),
         seed=int(t["seed"]),
+        on_device=bool(d.get("on_device")),
         backbone_lr=float(t["backbone_lr"]) if t.get("backbone_lr") is not None else None,
         trainable_blocks=int(t["freeze"].get("start", 0)) if t.get("freeze") else None,
         distill=t.get("distill"),
