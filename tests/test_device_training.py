@@ -123,3 +123,35 @@ def test_a_short_run_on_device_lands_in_the_host_paths_band(tmp_path):
         accs[bool(flag)] = _best_acc(run)
     assert accs[True] > 0.5 and accs[False] > 0.5  # both learn the synthetic classes (chance 0.14)
     assert abs(accs[True] - accs[False]) < 0.2, accs
+
+
+REAL = ROOT.parent / "shared" / "data" / "fer2013-no-private.zip"
+DINO = ROOT.parent / "shared" / "models" / "dinov2-small"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (REAL.exists() and DINO.exists()), reason="needs ../shared/data and ../shared/models/dinov2-small"
+)
+def test_gpu_window_script_dry_runs_end_to_end_on_the_cpu(tmp_path):
+    import json
+    import os
+    import subprocess
+
+    out = tmp_path / "window"
+    env = dict(os.environ, DRY_RUN="1", OUT=str(out), DATA=str(REAL), SEEDS="0 1")
+    r = subprocess.run(
+        ["bash", "scripts/gpu_window.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False
+    )
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-2000:])
+    assert "recipe: 2 seed(s) side by side" in r.stdout
+    res = json.loads((out / "window.json").read_text())
+    assert set(res["recipe"]) == {"recipe_s0", "recipe_s1"}
+    assert all(v["n"] == 3589 and 0 < v["accuracy"] <= 1 for v in res["recipe"].values())
+    assert res["study"]["study_vit_val_accuracy"] == 0.6634 and len(res["study"]["val_accuracy"]) >= 7
+    for seed in (0, 1):  # resumable state and weights for the next window
+        assert (out / f"recipe_s{seed}" / "checkpoints" / "last.ckpt").is_file()
+        assert (out / f"recipe_s{seed}" / "best" / "model.safetensors").is_file()
+    assert (out / "reproduce-full" / "report.md").is_file()
+    cfg = (out / "recipe_s0" / "config.yaml").read_text()
+    assert "on_device: true" in cfg

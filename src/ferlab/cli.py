@@ -472,6 +472,8 @@ def cmd_reproduce(args) -> int:
         Path(args.out or f"runs/reproduce-{args.budget}"),
         backbone=args.backbone,
         progress=not args.no_progress,
+        overrides=_parse_sets(args.set) or None,
+        limit_eval=args.limit_eval,
     )
     print(f"report: {report}")
     return 0
@@ -845,6 +847,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument("--out", help="output folder (default: runs/reproduce-BUDGET)")
     rp.add_argument("--backbone", help="pretrained backbone: hub name or local folder (default: the configs')")
+    rp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config value for every experiment, after the budget's (e.g. train.budget_minutes=1)",
+    )
+    rp.add_argument("--limit-eval", type=int, help="evaluate on a class-stratified subset of N images")
     rp.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     rp.set_defaults(func=cmd_reproduce)
 

@@ -71,7 +71,10 @@ def _budget(budget: str, backbone: str | None) -> tuple[list[Experiment], list[f
             Experiment("vit_v1_6_7", "vit_v1_6_7.yaml", "V1.6.7: dropout, last block unfrozen at epoch 5", sub),
         ]
         return exps, [1e-3, 1e-4, 1e-5], {"sweep": {**bb, "train.epochs": 12}, "limit_eval": None}
-    full = {**bb, "model.config.image_size": 224, "train.feature_cache": False}
+    # the whole training set kept on the training device (the ViT resizes 48 → 224 px there), bf16
+    # where the GPU has it
+    full = {**bb, "model.config.image_size": 224, "train.feature_cache": False, "data.on_device": True}
+    full |= _gpu_precision()
     exps = [
         Experiment("cnn_v1", "cnn_v1.yaml", "CNN V1"),
         Experiment("cnn_v2_1", "cnn_v2_1.yaml", "CNN V2.1"),
@@ -91,6 +94,12 @@ def _budget(budget: str, backbone: str | None) -> tuple[list[Experiment], list[f
         ),
     ]
     return exps, [1e-3, 1e-4, 1e-5], {"sweep": {**full, "train.freeze": None}, "limit_eval": None}
+
+
+def _gpu_precision() -> dict:
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return {"train.precision": "bf16-mixed"}
+    return {}
 
 
 def _config(name: str, data: str, overrides: dict) -> dict:
@@ -133,7 +142,19 @@ def _evaluate(run_dir: Path, data, split: str, cfg: dict, limit: int | None) -> 
     }
 
 
-def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = None, progress: bool = True) -> Path:
+def reproduce(
+    data_path: str,
+    budget: str,
+    out: Path,
+    *,
+    backbone: str | None = None,
+    progress: bool = True,
+    overrides: dict | None = None,
+    limit_eval: int | None = None,
+) -> Path:
+    """overrides: config values set in every experiment after the budget's own (e.g. a time
+    budget per run for a GPU window, or a tiny dry run). limit_eval: evaluate on a seeded
+    class-stratified subset of N images instead of the whole split."""
     from ferlab.data import load_fer2013
     from ferlab.data.summary import summarize
     from ferlab.figures import plot_class_distribution, plot_confusion, plot_loss_curves, plot_per_class
@@ -143,6 +164,11 @@ def reproduce(data_path: str, budget: str, out: Path, *, backbone: str | None = 
     from ferlab.training.sweep import run_or_reuse
 
     exps, lrs, extra = _budget(budget, backbone)
+    if overrides:
+        exps = [Experiment(e.key, e.config, e.title, {**e.overrides, **overrides}) for e in exps]
+        extra["sweep"] = {**extra["sweep"], **overrides}
+    if limit_eval:
+        extra["limit_eval"] = limit_eval
     out.mkdir(parents=True, exist_ok=True)
     figs = out / "figures"
     figs.mkdir(exist_ok=True)
