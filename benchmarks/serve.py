@@ -2,7 +2,7 @@
 and 32, with micro-batching on and off. The server runs in its own process (as users run it);
 the client is httpx's async client. Writes benchmarks/results/serve.json and .md.
 
-Usage: python benchmarks/serve.py [--model NAME_OR_PATH] [--requests 120]
+Usage: python benchmarks/serve.py [--model NAME_OR_PATH] [--requests 240]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ async def load(url: str, concurrency: int, total: int, data: bytes) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default=None)
-    ap.add_argument("--requests", type=int, default=120)
+    ap.add_argument("--requests", type=int, default=240)
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     data = PHOTO.read_bytes()
