@@ -97,7 +97,7 @@ def post(url: str, data: bytes, ctype: str = "image/jpeg", name: str = "x") -> t
 def raw(port: int, head: bytes, chunks=(), limit: int = 0) -> tuple[int, int]:
     """(status, body bytes sent before the answer came) for a hand-made request."""
     sent = 0
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
         s.sendall(head)
         for chunk in chunks:
             if select.select([s], [], [], 0)[0]:
@@ -197,6 +197,12 @@ def cases(url: str, port: int) -> list[tuple[str, object]]:
                 time.sleep(0.5)
         return [0], "8 KB of a 60 KB body at 2 KB/s, then disconnected"
 
+    def stalled_client():
+        head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + multipart
+        head += b"\r\nContent-Length: 60000\r\n\r\n" + part[:60]
+        status, _ = raw(port, head)  # then silence: the server must give up on its own
+        return [status], "60 bytes of a 60 KB body, then silence (the default --body-timeout is 30 s)"
+
     def disconnects():
         data = PHOTO.read_bytes()
         body = part + data + b"\r\n--xx--\r\n"
@@ -227,6 +233,7 @@ def cases(url: str, port: int) -> list[tuple[str, object]]:
         ("144-face photo ×5", many_faces_x4),
         ("EPS / SVG / HEIC as image/jpeg", wrong_formats),
         ("slow client", slow_client),
+        ("stalled client", stalled_client),
         ("disconnects", disconnects),
         ("64 concurrent clients", flood_64),
         ("foreign Host header", foreign_host),

@@ -340,6 +340,22 @@ def test_body_cap_refuses_declared_and_streamed_bodies_before_reading_them(ckpt)
         assert httpx.get(f"{url}/healthz").status_code == 200
 
 
+def test_a_client_trickling_its_body_is_answered_408(ckpt):
+    app = create_app([str(ckpt)], body_timeout_s=0.5)
+    with LiveServer(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        head = (
+            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: 60000\r\n\r\n"
+            b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n'
+        )
+        t = time.perf_counter()
+        answer, _ = _raw_exchange(port, head)  # then nothing more
+        assert answer.startswith(b"HTTP/1.1 408") and b"upload too slow: no data for 0.5 s" in answer, answer[:300]
+        assert time.perf_counter() - t < 5
+        assert httpx.get(f"{url}/healthz").status_code == 200
+
+
 def test_many_faces_are_capped_to_the_largest(ckpt):
     hopper = np.asarray(Image.open(PHOTO).convert("RGB"))
     small = np.asarray(Image.fromarray(hopper).resize((hopper.shape[1] // 2, hopper.shape[0] // 2)))

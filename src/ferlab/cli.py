@@ -431,6 +431,7 @@ def cmd_serve(args) -> int:
         max_pixels=int(args.max_megapixels * 1_000_000),
         allowed_hosts=hosts,
         cors_origins=args.cors_origin,
+        body_timeout_s=args.body_timeout,
     )
 
     class Server(uvicorn.Server):
@@ -824,6 +825,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="ORIGIN",
         help="a browser origin allowed to call the API cross-site, e.g. https://app.example (repeatable; default none)",
+    )
+    sv.add_argument(
+        "--body-timeout",
+        type=float,
+        default=30.0,
+        help="longest wait, seconds, for the next piece of an upload before answering 408",
     )
     sv.add_argument(
         "--graceful-timeout",

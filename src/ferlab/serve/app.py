@@ -123,6 +123,7 @@ def create_app(
     decode_slots: int = 2,
     allowed_hosts: list[str] | tuple[str, ...] = LOCAL_HOSTS,
     cors_origins: list[str] | None = None,
+    body_timeout_s: float = 30.0,
 ) -> FastAPI:
     """The FastAPI app behind `ferlab serve`.
 
@@ -135,6 +136,7 @@ def create_app(
         image, the largest (the answer says how many were dropped). max_pixels: pixel cap for
         formats decoded whole. decode_slots: images decoded at once. allowed_hosts: Host header
         names answered ("*": any). cors_origins: browser origins allowed cross-site (none by default).
+        body_timeout_s: longest wait for the next piece of an upload (408 beyond).
     """
     recognizers: dict[str, Recognizer] = {}
     for ref in models or [None]:
@@ -186,7 +188,11 @@ def create_app(
         app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["GET", "POST"])
     # outermost: the Host check and the body cap come before anything reads the request
     app.add_middleware(
-        RequestGuard, max_body=max_bytes + MULTIPART_SLACK, allowed_hosts=allowed_hosts, max_mb=max_upload_mb
+        RequestGuard,
+        max_body=max_bytes + MULTIPART_SLACK,
+        allowed_hosts=allowed_hosts,
+        max_mb=max_upload_mb,
+        body_timeout_s=body_timeout_s,
     )
     app.state.batchers = batchers
     app.state.gate = gate

@@ -9,6 +9,7 @@ the request's deadline is measured.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -17,8 +18,8 @@ import time
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
-class BodyTooLarge(Exception):
-    pass
+class Refused(Exception):
+    """The body is refused while it arrives: (status, message)."""
 
 
 def host_name(value: str) -> str:
@@ -41,11 +42,22 @@ async def send_error(send, status: int, message: str, headers: dict[str, str] | 
 
 class RequestGuard:
     """max_body: bytes a request body may have (413 beyond, before or while it is read).
-    allowed_hosts: host names accepted in the Host header ("*" accepts any)."""
+    allowed_hosts: host names accepted in the Host header ("*" accepts any). body_timeout_s: the
+    longest wait for the next piece of a body (408 beyond: a client trickling bytes holds a
+    connection and a request's memory for no more than this)."""
 
-    def __init__(self, app, *, max_body: int, allowed_hosts: list[str] | tuple[str, ...], max_mb: float) -> None:
+    def __init__(
+        self,
+        app,
+        *,
+        max_body: int,
+        allowed_hosts: list[str] | tuple[str, ...],
+        max_mb: float,
+        body_timeout_s: float = 30.0,
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.body_timeout = body_timeout_s
         self.any_host = "*" in allowed_hosts
         self.hosts = {h.strip().lower().strip("[]") for h in allowed_hosts}
         self.too_large = f"upload larger than {max_mb:g} MB"
@@ -64,23 +76,35 @@ class RequestGuard:
         if declared.isdigit() and int(declared) > self.max_body:
             await send_error(send, 413, self.too_large)  # refused before one byte of the body is read
             return
-        state = {"read": 0, "over": False, "started": False}
+        state: dict = {"read": 0, "refused": None, "started": False, "done": False}
+
+        def refuse(status: int, message: str) -> Refused:
+            state["refused"] = (status, message)
+            return Refused(status, message)
 
         async def counted_receive():
-            message = await receive()
+            if state["done"]:
+                return await receive()  # after the body: a disconnect, whenever it comes
+            try:
+                message = await asyncio.wait_for(receive(), self.body_timeout)
+            except TimeoutError:
+                raise refuse(408, f"upload too slow: no data for {self.body_timeout:g} s") from None
             if message["type"] == "http.request":
                 state["read"] += len(message.get("body", b""))
                 if state["read"] > self.max_body:
-                    state["over"] = True
-                    raise BodyTooLarge
+                    raise refuse(413, self.too_large)
+                state["done"] = not message.get("more_body", False)
             return message
 
+        async def answer_refusal() -> None:
+            if not state["started"]:
+                state["started"] = True
+                await send_error(send, *state["refused"])
+
         async def guarded_send(message) -> None:
-            if state["over"]:
-                # the app turned the interrupted read into its own error: answer 413 instead, once
-                if not state["started"]:
-                    state["started"] = True
-                    await send_error(send, 413, self.too_large)
+            if state["refused"]:
+                # the app turned the interrupted read into its own error: answer ours instead, once
+                await answer_refusal()
                 return
             if message["type"] == "http.response.start":
                 state["started"] = True
@@ -88,7 +112,5 @@ class RequestGuard:
 
         try:
             await self.app(scope, counted_receive, guarded_send)
-        except BodyTooLarge:
-            if not state["started"]:
-                state["started"] = True
-                await send_error(send, 413, self.too_large)
+        except Refused:
+            await answer_refusal()
