@@ -31,12 +31,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, model: str | None, micro_batch: bool) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port), "--concurrency", "32", "--queue", "256"]
-    if model:
-        cmd += ["--model", model]
-    if not micro_batch:
-        cmd.append("--no-micro-batch")
+def launch(port: int, *options: str) -> subprocess.Popen:
+    """`ferlab serve` in its own process on 127.0.0.1:port, returned once it answers /healthz."""
+    cmd = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port), *options]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -47,6 +44,15 @@ def start_server(port: int, model: str | None, micro_batch: bool) -> subprocess.
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("server did not start")
+
+
+def start_server(port: int, model: str | None, micro_batch: bool) -> subprocess.Popen:
+    options = ["--concurrency", "32", "--queue", "256"]
+    if model:
+        options += ["--model", model]
+    if not micro_batch:
+        options.append("--no-micro-batch")
+    return launch(port, *options)
 
 
 async def load(url: str, concurrency: int, total: int, data: bytes) -> dict:

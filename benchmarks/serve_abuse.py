@@ -16,7 +16,6 @@ import itertools
 import select
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,21 +23,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import matplotlib
 import numpy as np
 from PIL import Image
 
 from ferlab.measure import machine_info, write_results
 
 OUT = Path(__file__).parent / "results"
-PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 GRACEFUL_S = 10.0
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serve import PHOTO, free_port, launch  # noqa: E402  (the load benchmark's server start)
 
 
 def rss_mb(pid: int) -> float:
@@ -136,21 +130,26 @@ def many_face_photo() -> bytes:
 
 
 def cases(url: str, port: int) -> list[tuple[str, object]]:
-    multipart = b"multipart/form-data; boundary=xx"
     part = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
     zeros = b"\0" * 65536
 
+    def head(framing: str) -> bytes:
+        """A multipart POST's head; framing: the Content-Length or Transfer-Encoding line."""
+        start = "POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=xx"
+        return f"{start}\r\n{framing}\r\n\r\n".encode()
+
     def declared_300mb():
-        head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + multipart
-        head += b"\r\nContent-Length: 314572800\r\n\r\n" + part
-        status, sent = raw(port, head, itertools.repeat(zeros, 4800), limit=300 << 20)
+        status, sent = raw(
+            port, head("Content-Length: 314572800") + part, itertools.repeat(zeros, 4800), limit=300 << 20
+        )
         return [status], f"{sent / 2**20:.1f} MB sent before the answer"
 
     def chunked_300mb():
-        head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + multipart
-        head += b"\r\nTransfer-Encoding: chunked\r\n\r\n" + f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        first = f"{len(part):x}\r\n".encode() + part + b"\r\n"
         chunk = f"{len(zeros):x}\r\n".encode() + zeros + b"\r\n"
-        status, sent = raw(port, head, itertools.repeat(chunk, 4800), limit=300 << 20)
+        status, sent = raw(
+            port, head("Transfer-Encoding: chunked") + first, itertools.repeat(chunk, 4800), limit=300 << 20
+        )
         return [status], f"{sent / 2**20:.1f} MB sent before the answer"
 
     def palette_64mp():
@@ -188,29 +187,26 @@ def cases(url: str, port: int) -> list[tuple[str, object]]:
     def slow_client():
         data = PHOTO.read_bytes()
         body = part + data + b"\r\n--xx--\r\n"
-        head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + multipart
-        head += f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        start = head(f"Content-Length: {len(body)}")
         with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-            s.sendall(head)
+            s.sendall(start)
             for i in range(0, 8 * 1024, 1024):  # 1 KB per 0.5 s, then gone
                 s.sendall(body[i : i + 1024])
                 time.sleep(0.5)
         return [0], "8 KB of a 60 KB body at 2 KB/s, then disconnected"
 
     def stalled_client():
-        head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + multipart
-        head += b"\r\nContent-Length: 60000\r\n\r\n" + part[:60]
-        status, _ = raw(port, head)  # then silence: the server must give up on its own
+        # then silence: the server must give up on its own
+        status, _ = raw(port, head("Content-Length: 60000") + part[:60])
         return [status], "60 bytes of a 60 KB body, then silence (the default --body-timeout is 30 s)"
 
     def disconnects():
         data = PHOTO.read_bytes()
         body = part + data + b"\r\n--xx--\r\n"
-        head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " + multipart
-        head += f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        start = head(f"Content-Length: {len(body)}")
         for _ in range(20):
             with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-                s.sendall(head + body)  # whole request, then gone before the answer
+                s.sendall(start + body)  # whole request, then gone before the answer
         return [0] * 20, "20 whole requests, closed before the answer"
 
     def flood_64():
@@ -247,15 +243,7 @@ def main() -> None:
     args = ap.parse_args()
     port = args.port or free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "ferlab.cli", "serve", "--port", str(port), "--graceful-timeout", str(GRACEFUL_S)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
+    proc = launch(port, "--graceful-timeout", str(GRACEFUL_S))
     httpx.post(f"{url}/v1/predict", files={"file": ("w.jpg", PHOTO.read_bytes(), "image/jpeg")}, timeout=60)
     rows = []
     try:

@@ -313,28 +313,28 @@ def _raw_exchange(port: int, head: bytes, body_chunks=(), max_send: int = 0) -> 
     return answer, sent
 
 
+def _head(framing: bytes) -> bytes:
+    """A multipart POST's head; framing: its Content-Length or Transfer-Encoding line."""
+    return (
+        b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: multipart/form-data; boundary=xx\r\n" + framing + b"\r\n\r\n"
+    )
+
+
+FILE_PART = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
+
+
 def test_body_cap_refuses_declared_and_streamed_bodies_before_reading_them(ckpt):
     app = create_app([str(ckpt)], max_upload_mb=1)
     with LiveServer(app) as url:
         port = int(url.rsplit(":", 1)[1])
-        head = (
-            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: 314572800\r\n\r\n"
-        )
-        answer, sent = _raw_exchange(port, head)  # 300 MB declared, not one byte sent
+        answer, sent = _raw_exchange(port, _head(b"Content-Length: 314572800"))  # 300 MB declared, not one byte sent
         assert answer.startswith(b"HTTP/1.1 413") and b'"upload larger than 1 MB"' in answer, answer[:200]
         # undeclared (chunked): refused once past the cap, not after the whole 64 MB
         chunk = b"4000\r\n" + b"\0" * 0x4000 + b"\r\n"
-        head = (
-            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: multipart/form-data; boundary=xx\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
-        part = (
-            b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\nContent-Type: image/jpeg\r\n\r\n'
-        )
-        first = f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        first = f"{len(FILE_PART):x}\r\n".encode() + FILE_PART + b"\r\n"
         body = itertools.chain([first], (chunk for _ in range(4096)))
-        answer, sent = _raw_exchange(port, head, body, max_send=64 << 20)
+        answer, sent = _raw_exchange(port, _head(b"Transfer-Encoding: chunked"), body, max_send=64 << 20)
         assert answer.startswith(b"HTTP/1.1 413") and b'"status": 413' in answer, answer[:200]
         assert sent < 8 << 20  # the cap (1 MB) plus what socket buffers hold
         assert httpx.get(f"{url}/healthz").status_code == 200
@@ -344,13 +344,8 @@ def test_a_client_trickling_its_body_is_answered_408(ckpt):
     app = create_app([str(ckpt)], body_timeout_s=0.5)
     with LiveServer(app) as url:
         port = int(url.rsplit(":", 1)[1])
-        head = (
-            b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: multipart/form-data; boundary=xx\r\nContent-Length: 60000\r\n\r\n"
-            b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.jpg"\r\n'
-        )
         t = time.perf_counter()
-        answer, _ = _raw_exchange(port, head)  # then nothing more
+        answer, _ = _raw_exchange(port, _head(b"Content-Length: 60000") + FILE_PART[:60])  # then nothing more
         assert answer.startswith(b"HTTP/1.1 408") and b"upload too slow: no data for 0.5 s" in answer, answer[:300]
         assert time.perf_counter() - t < 5
         assert httpx.get(f"{url}/healthz").status_code == 200
