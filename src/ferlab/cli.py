@@ -31,7 +31,7 @@ def cmd_data_summary(args) -> int:
     from ferlab.data import load_fer2013
     from ferlab.data.summary import format_summary, summarize
 
-    s = summarize(load_fer2013(args.path, strict=args.strict))
+    s = summarize(load_fer2013(args.path, strict=args.strict, labels=args.labels, votes=args.votes))
     if args.plot:
         from ferlab.figures import plot_class_distribution
         from ferlab.io import atomic_write
@@ -201,6 +201,8 @@ def cmd_evaluate(args) -> int:
         detector_weights=args.detector_weights,
         search_side=args.search_side,
         progress=not args.json,
+        labels=args.labels,
+        votes=args.votes,
     )
     if args.plot:
         from ferlab.figures import plot_confusion
@@ -232,9 +234,21 @@ def cmd_evaluate(args) -> int:
                 print(f"  {c:<9} {v:.4f}  (n={res['support'][c]})")
         return 0
     print(
-        f"{res['model']} on {args.split} of {args.data}: n={res['n']}, accuracy {res['accuracy']:.4f}, "
-        f"macro F1 {res['macro_f1']:.4f}, TTA {res['tta']}, {res['backend']} {res['precision']}"
+        f"{res['model']} on {args.split} of {args.data} ({res['labels']} labels): n={res['n']}, "
+        f"accuracy {res['accuracy']:.4f}, macro F1 {res['macro_f1']:.4f}, TTA {res['tta']}, "
+        f"{res['backend']} {res['precision']}"
     )
+    if res["train_duplicates"] is not None:
+        print(
+            f"  without the {res['train_duplicates']} images pixel-identical to a training image: "
+            f"n={res['n_without_train_duplicates']}, accuracy {res['accuracy_without_train_duplicates']:.4f}"
+        )
+    if res["label_counts"]:
+        lc = res["label_counts"]
+        print(
+            f"  FER+ labels: {lc['kept']} of {lc['images']} images kept; skipped {lc['no_usable_label']} with no "
+            f"usable FER+ label and {lc['not_in_ferplus']} not in FER+"
+        )
     for c, v in res["per_class"].items():
         print(f"  {c:<9} {v:.4f}  (n={res['support'][c]})")
     return 0
@@ -548,7 +562,7 @@ HELP_MODEL = (
     "(default: the bundled default)"
 )
 HELP_DATA = (
-    "FER-2013: Kaggle folder or .zip, or fer2013.csv "
+    "FER-2013: Kaggle folder or .zip, fer2013.csv, or the FERPlus layout (FER2013Train|Valid|Test/ with label.csv) "
     "(default: $FERLAB_DATA, else ../shared/data/fer2013-no-private.zip)"
 )
 
@@ -597,6 +611,16 @@ def _add_detector_args(p: argparse.ArgumentParser, *, photos: bool = True) -> No
         )
 
 
+LABELS_ARGS = {
+    "choices": ["original", "ferplus-majority", "ferplus-soft"],
+    "default": None,
+    "help": "labels on a FER-2013 source: original (one annotator), ferplus-majority (FER+ votes, FERPlus's majority "
+    "protocol), ferplus-soft (train on the vote distribution); default: original, or ferplus-majority for a FERPlus "
+    "layout (FER2013Train|Valid|Test/ with label.csv). The FER+ votes ship with ferlab",
+}
+VOTES_HELP = "a FER+ vote file (fer2013new.csv) to use instead of the copy ferlab ships"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ferlab", description="Facial emotion recognition on FER-2013.")
     p.add_argument("--version", action="version", version=f"ferlab {__import__('ferlab').__version__}")
@@ -604,10 +628,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("data", help="inspect FER-2013 copies").add_subparsers(dest="data_command", required=True)
     s = d.add_parser("summary", help="counts per split and class, duplicates, defects")
-    s.add_argument("path", help="Kaggle folder or .zip, or fer2013.csv")
+    s.add_argument("path", help="Kaggle folder or .zip, fer2013.csv, or a FERPlus layout (folder or .zip)")
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("--plot", metavar="FILE", help="write the class-distribution figure (study Figure 1)")
     s.add_argument("--strict", action="store_true", help="unreadable images are errors, not skipped")
+    s.add_argument("--labels", **LABELS_ARGS)
+    s.add_argument("--votes", metavar="CSV", help=VOTES_HELP)
     s.set_defaults(func=cmd_data_summary)
 
     m = sub.add_parser("models", help="registered architectures and bundled models")
@@ -649,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the training set on the training device and draw and augment batches there (GPU: no host work "
         "per step)",
     )
+    t.add_argument("--labels", **LABELS_ARGS)
     t.add_argument("--no-balanced", action="store_true", help="turn off inverse-frequency resampling")
     t.add_argument(
         "--class-weighted-loss",
@@ -690,6 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--plot", metavar="FILE", help="write the confusion figure (study Figure 6)")
     e.add_argument("--out", metavar="FILE", help="also write the JSON here")
+    e.add_argument("--labels", **LABELS_ARGS)
+    e.add_argument("--votes", metavar="CSV", help=VOTES_HELP)
     e.set_defaults(func=cmd_evaluate)
 
     c = sub.add_parser("compare", help="per-class accuracy of several models side by side")

@@ -65,6 +65,7 @@ class FerDataModule(L.LightningDataModule):
         limit_val: int | None = None,
         strict: bool = False,
         on_device: bool = False,
+        labels: str | None = None,
     ) -> None:
         super().__init__()
         self.source = data
@@ -76,13 +77,14 @@ class FerDataModule(L.LightningDataModule):
         self.limit_val = limit_val
         self.strict = strict
         self.on_device = on_device
+        self.labels = labels
         self.data: FerData | None = data if isinstance(data, FerData) else None
         # offline distillation: one row of teacher probabilities per (limited) training image
         self.train_soft_targets: torch.Tensor | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = load_fer2013(self.source, strict=self.strict)
+            self.data = load_fer2013(self.source, strict=self.strict, labels=self.labels)
 
     @property
     def train_split(self) -> Split:
@@ -106,9 +108,11 @@ class FerDataModule(L.LightningDataModule):
             world_size=world,
             device=device if self.on_device else "cpu",
         )
+        # soft targets: the teachers' (offline distillation) or the data's own (FER+ vote distributions)
+        soft = self.train_soft_targets if self.train_soft_targets is not None else split.soft
         if self.on_device:
-            return DeviceBatches(split, self.train_soft_targets, sampler)
-        return DataLoader(_BatchView(split, self.train_soft_targets), batch_size=None, sampler=sampler, num_workers=0)
+            return DeviceBatches(split, soft, sampler)
+        return DataLoader(_BatchView(split, soft), batch_size=None, sampler=sampler, num_workers=0)
 
     def val_dataloader(self) -> DataLoader:
         split = self.val_split

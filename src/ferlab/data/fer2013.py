@@ -24,12 +24,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ferlab.data.ferplus import FERPLUS_MODES, SPLIT_DIRS, check_mode, find_ferplus_root, join_votes, relabel
 from ferlab.errors import FerlabError
 from ferlab.labels import CLASSES, NUM_CLASSES, canonical_class
 from ferlab.paths import IMAGE_EXTS, cache_dir
 
 SIZE = 48
-READER_VERSION = 2  # bump when decoding changes, so stale caches are not reused
+READER_VERSION = 3  # bump when decoding changes, so stale caches are not reused
 SPLITS = ("train", "val", "test")
 PREFIX_SPLIT = {"training": "train", "publictest": "val", "privatetest": "test"}
 USAGE_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -43,6 +44,7 @@ class Split:
     images: torch.Tensor  # uint8, N×48×48
     labels: torch.Tensor  # int64, N
     names: list[str]
+    soft: torch.Tensor | None = None  # float32 N×7 label distributions (FER+ votes), training only
 
     def __len__(self) -> int:
         return int(self.labels.numel())
@@ -53,7 +55,8 @@ class Split:
 
     def subset(self, index: torch.Tensor | list[int]) -> Split:
         index = torch.as_tensor(index, dtype=torch.long)
-        return Split(self.images[index], self.labels[index], [self.names[i] for i in index.tolist()])
+        soft = self.soft[index] if self.soft is not None else None
+        return Split(self.images[index], self.labels[index], [self.names[i] for i in index.tolist()], soft)
 
     def limited(self, n: int | None, seed: int = 0) -> Split:
         """A seeded subset of n images stratified across classes (the whole split when n is None
@@ -73,6 +76,7 @@ class ReadStats:
     converted_mode: int = 0
     resized: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    kind: str = "kaggle"  # the source's layout: kaggle, csv or ferplus
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +85,7 @@ class ReadStats:
             "converted_mode": self.converted_mode,
             "resized": self.resized,
             "skipped": [{"file": f, "reason": r} for f, r in self.skipped],
+            "kind": self.kind,
         }
 
     @classmethod
@@ -91,6 +96,7 @@ class ReadStats:
             d["converted_mode"],
             d["resized"],
             [(s["file"], s["reason"]) for s in d["skipped"]],
+            d.get("kind", "kaggle"),
         )
 
 
@@ -102,9 +108,17 @@ class FerData:
     stats: ReadStats
     # blake2b of each file's bytes (Kaggle) or pixel string (csv), aligned with splits[...].names
     byte_hashes: dict[str, list[str]] = field(default_factory=dict)
+    labels: str = "original"  # the label mode (ferlab.data.ferplus.LABEL_MODES)
+    # per split, what a FER+ label mode kept and dropped (images, kept, not_in_ferplus, no_usable_label)
+    label_counts: dict[str, dict] = field(default_factory=dict)
 
     def split(self, name: str) -> Split:
         if name not in self.splits or len(self.splits[name]) == 0:
+            if self.stats.kind == "ferplus":
+                folder = {v: k for k, v in SPLIT_DIRS.items()}[name] if name in SPLIT_DIRS.values() else name
+                raise FerlabError(
+                    f"{self.source}: no {folder}/ folder with label.csv and images for the '{name}' split"
+                )
             if name == "test":
                 raise FerlabError(
                     f"{self.source}: no test split — the data has no PrivateTest images "
@@ -297,12 +311,113 @@ def _read_csv(path: Path, strict: bool) -> dict:
     if n == 0:
         raise FerlabError(f"{path}: no data rows")
     stats.modes = {"L": n}
+    stats.kind = "csv"
     stats.sizes = {f"{SIZE}x{SIZE}": n}
     if "train?" in recs:
         recs["train"] = recs.pop("train?")
     if "train" not in recs:
         raise FerlabError(f"{path}: no Training rows — nothing to train on")
     return {"records": recs, "stats": stats}
+
+
+# ----------------------------------------------------------------------------- FERPlus folder layout
+
+
+def is_ferplus_source(path: Path) -> bool:
+    """A folder or zip in the FERPlus layout (FER2013Train|Valid|Test/ at its top or one level down)."""
+    if path.is_dir():
+        return any((path / d).is_dir() for d in SPLIT_DIRS)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            return find_ferplus_root(zf.namelist()) is not None
+    return False
+
+
+def _read_ferplus(path: Path, strict: bool) -> dict:
+    """FER2013Train|Valid|Test/ with `label.csv` and PNGs; each split folder present needs its
+    label.csv. Images get their label.csv votes; PNGs without a row are skipped and counted."""
+    from ferlab.data.ferplus import parse_label_csv
+
+    files = dict(_iter_kaggle(path))
+    root = find_ferplus_root(list(files))
+    prefix = f"{root}/" if root else ""
+    stats = ReadStats(kind="ferplus")
+    recs: dict[str, dict[str, list]] = {}
+    for folder, split in SPLIT_DIRS.items():
+        inside = [n for n in files if n.startswith(f"{prefix}{folder}/")]
+        if not inside:
+            continue
+        label_file = f"{prefix}{folder}/label.csv"
+        if label_file not in files:
+            raise FerlabError(
+                f"{path}: {folder}/label.csv not found — each FERPlus split folder needs the label.csv that "
+                "microsoft/FERPlus ships (data/{folder}/label.csv)"
+            )
+        where = f"{path}/{label_file}" if path.is_dir() else f"{path}: {label_file}"
+        votes = parse_label_csv(files[label_file]().decode("utf-8-sig", errors="replace"), where)
+        r = recs.setdefault(split, {"images": [], "labels": [], "names": [], "hashes": [], "votes": []})
+        for name in sorted(inside):
+            base = name.rsplit("/", 1)[-1]
+            if base.startswith(".") or Path(base).suffix.lower() not in IMAGE_EXTS:
+                continue
+            if base not in votes:
+                stats.skipped.append((name, "not listed in label.csv"))
+                continue
+            try:
+                data = files[name]()
+                img = decode_face(data, stats)
+            except ValueError as e:
+                if strict:
+                    raise FerlabError(f"{path}: {name}: {e}") from None
+                stats.skipped.append((name, str(e)))
+                continue
+            r["images"].append(img)
+            r["labels"].append(-1)  # FERPlus folders carry no FER-2013 label: only the votes
+            r["names"].append(name)
+            r["hashes"].append(_hash(data))
+            r["votes"].append(votes[base])
+    if not recs:
+        raise FerlabError(f"{path}: no FER2013Train/, FER2013Valid/ or FER2013Test/ images found")
+    return {"records": recs, "stats": stats}
+
+
+def _apply_labels(source: str, raw: dict, mode: str, votes_file: str | None) -> tuple[dict, list[str], dict]:
+    """Records relabelled by a FER+ mode: rows without a usable label dropped and counted."""
+    kind = raw["stats"].kind
+    votes = join_votes(source, kind, raw["records"], votes_file)
+    recs, notes, counts = {}, [], {}
+    for split, r in raw["records"].items():
+        labels = np.asarray(r["labels"])
+        new, soft, c = relabel(labels, votes[split], mode, split)
+        if kind == "ferplus":
+            c.pop("agree_with_original", None)
+        keep = np.flatnonzero(new >= 0)
+        images = r["images"] if isinstance(r["images"], np.ndarray) else np.stack(r["images"])
+        recs[split] = {
+            "images": images[keep],
+            "labels": new[keep],
+            "names": [r["names"][i] for i in keep],
+            "hashes": [r["hashes"][i] for i in keep],
+        }
+        if soft is not None:
+            recs[split]["soft"] = soft[keep]
+        counts[split] = c
+        dropped = c["images"] - c["kept"]
+        how = "vote distributions" if soft is not None else "majority labels"
+        notes.append(
+            f"{split}: FER+ {how} for {c['kept']} of {c['images']} images; skipped {dropped} "
+            f"({c['no_usable_label']} with no usable FER+ label, {c['not_in_ferplus']} not in FER+)"
+        )
+    return {"records": recs, "stats": raw["stats"]}, notes, counts
+
+
+def _ferplus_protocol(source: str, raw: dict) -> FerData:
+    """FERPlus's own splits: FER2013Train → train, FER2013Valid → val, FER2013Test → test."""
+    recs = raw["records"]
+    splits = {k: _as_split(recs[k]) for k in SPLITS if k in recs}
+    hashes = {k: list(recs[k]["hashes"]) for k in SPLITS if k in recs}
+    notes = ["FERPlus layout: train=FER2013Train, val=FER2013Valid, test=FER2013Test"]
+    return FerData(source, splits, notes, raw["stats"], hashes)
 
 
 # ----------------------------------------------------------------------------- protocol + cache
@@ -329,6 +444,8 @@ def _save_cache(file: Path, raw: dict) -> None:
         arrays[f"{split}/labels"] = np.asarray(r["labels"], dtype=np.int64)
         arrays[f"{split}/names"] = np.asarray(r["names"], dtype=str)
         arrays[f"{split}/hashes"] = np.asarray(r["hashes"], dtype=str)
+        if "votes" in r:
+            arrays[f"{split}/votes"] = np.asarray(r["votes"], dtype=np.int16).reshape(-1, 10)
     arrays["stats"] = np.asarray(json.dumps(raw["stats"].to_dict()))
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -398,6 +515,7 @@ def _as_split(r: dict) -> Split:
         torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
         torch.as_tensor(np.asarray(r["labels"]), dtype=torch.long),
         list(r["names"]),
+        torch.as_tensor(np.asarray(r["soft"]), dtype=torch.float32) if r.get("soft") is not None else None,
     )
 
 
@@ -412,7 +530,7 @@ def apply_protocol(source: str, raw: dict, val_fraction: float = 0.1, seed: int 
         t = recs.pop("test?")
         if "test" in recs:
             for k in t:
-                recs["test"][k] = list(recs["test"][k]) + list(t[k])
+                recs["test"][k] = [*recs["test"][k], *t[k]]
         else:
             recs["test"] = t
     train = recs["train"]
@@ -422,7 +540,9 @@ def apply_protocol(source: str, raw: dict, val_fraction: float = 0.1, seed: int 
         raise FerlabError(f"{source}: class(es) {', '.join(missing)} have no training images")
     if "val" not in recs:
         keep, carved = stratified_split(labels, val_fraction, seed)
-        pick = lambda r, idx: {k: [r[k][i] for i in idx] for k in ("images", "labels", "names", "hashes")}
+        pick = lambda r, idx: {
+            k: [r[k][i] for i in idx] for k in ("images", "labels", "names", "hashes", "soft") if k in r
+        }
         recs["val"] = pick(train, carved)
         recs["train"] = pick(train, keep)
         notes.append(f"no PublicTest images: carved a stratified {val_fraction:.0%} val split from train (seed {seed})")
@@ -438,24 +558,55 @@ def apply_protocol(source: str, raw: dict, val_fraction: float = 0.1, seed: int 
 def load_fer2013(
     path: str | os.PathLike,
     *,
+    labels: str | None = None,
+    votes: str | os.PathLike | None = None,
     strict: bool = False,
     val_fraction: float = 0.1,
     seed: int = 0,
     use_cache: bool = True,
 ) -> FerData:
-    """Read FER-2013 from a Kaggle folder/zip or fer2013.csv, applying the ICML protocol."""
+    """Read FER-2013 from a Kaggle folder/zip, fer2013.csv or the FERPlus folder layout, applying
+    the ICML protocol (FERPlus: its own three folders).
+
+    `labels`: "original" (the FER-2013 label; the default), "ferplus-majority" or "ferplus-soft"
+    (ferlab.data.ferplus; the default for a FERPlus layout, which has no original labels). `votes`:
+    a fer2013new.csv to use instead of the copy ferlab ships."""
     p = Path(path).expanduser()
     if not p.exists():
         raise FerlabError(f"{p}: no such file or folder (expected a FER-2013 folder, .zip or fer2013.csv)")
     is_csv = p.is_file() and p.suffix.lower() == ".csv"
     if p.is_file() and not is_csv and not zipfile.is_zipfile(p):
+        if p.suffix.lower() == ".zip":
+            raise FerlabError(
+                f"{p}: a corrupt or truncated zip (no central directory at its end, {p.stat().st_size:,} bytes); "
+                "download it again"
+            )
         raise FerlabError(f"{p}: not a FER-2013 source — expected a folder, a .zip of the Kaggle layout, or a .csv")
+    is_ferplus = not is_csv and is_ferplus_source(p)
+    if labels is None:
+        labels = "ferplus-majority" if is_ferplus else "original"
+    check_mode(labels)
+    if is_ferplus and labels == "original":
+        raise FerlabError(
+            f"{p}: a FERPlus layout holds FER+ votes, not the original FER-2013 labels; "
+            "use --labels ferplus-majority or ferplus-soft (or the Kaggle copy for original labels)"
+        )
     raw = None
     cache_file = cache_dir() / "data" / f"{_fingerprint(p)}{'-strict' if strict else ''}.npz"
     if use_cache and cache_file.exists():
         raw = _load_cache(cache_file)
     if raw is None:
-        raw = _read_csv(p, strict) if is_csv else _read_kaggle(p, strict)
+        raw = _read_csv(p, strict) if is_csv else _read_ferplus(p, strict) if is_ferplus else _read_kaggle(p, strict)
         if use_cache:
             _save_cache(cache_file, raw)
-    return apply_protocol(str(p), raw, val_fraction=val_fraction, seed=seed)
+    notes: list[str] = []
+    counts: dict = {}
+    if labels in FERPLUS_MODES:
+        raw, notes, counts = _apply_labels(str(p), raw, labels, str(votes) if votes else None)
+    if is_ferplus:
+        data = _ferplus_protocol(str(p), raw)
+    else:
+        data = apply_protocol(str(p), raw, val_fraction=val_fraction, seed=seed)
+    data.notes += notes
+    data.labels, data.label_counts = labels, counts
+    return data

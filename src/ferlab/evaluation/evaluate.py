@@ -8,6 +8,8 @@ names — so the number printed is the number the card promises; each can be ove
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -29,14 +31,20 @@ def evaluate_ref(
     detector_weights: str | None = None,
     search_side: int | None = None,
     progress: bool = False,
+    labels: str | None = None,
+    votes: str | None = None,
 ) -> dict:
     """Accuracy, per-class accuracy, macro F1, NLL and confusion of a model on a split, as a dict.
     None for tta/backend/precision means: as the model's card ships it. A labelled image folder
     (`<root>/<class>/<image>`) is evaluated whole, each image as a face crop, or with `detect`
-    through the whole pipeline (detect → align → classify the largest face)."""
+    through the whole pipeline (detect → align → classify the largest face). `labels` is the label
+    mode on a FER-2013 source (original, ferplus-majority; a FERPlus layout defaults to the
+    majority protocol). Beside the accuracy on the whole split, the accuracy without the images
+    that are pixel-identical to a training image (FER-2013 repeats some faces across splits)."""
     import torch
 
     from ferlab.data import load_fer2013
+    from ferlab.data.fer2013 import is_ferplus_source
     from ferlab.data.folder import is_labelled_folder
     from ferlab.evaluation.metrics import compute_metrics
     from ferlab.inference.recognizer import Recognizer
@@ -50,16 +58,30 @@ def evaluate_ref(
         detector_weights=detector_weights,
         **({"search_side": search_side} if search_side else {}),
     )
-    if is_labelled_folder(data_path):
+    if is_labelled_folder(data_path) and not is_ferplus_source(Path(data_path)):
         return _evaluate_folder(rec, data_path, detect=detect, progress=progress)
     if detect:
         from ferlab.errors import FerlabError
 
         raise FerlabError(f"{data_path}: --detect needs a labelled image folder (<root>/<class>/<image>)")
-    data = load_fer2013(data_path)
+    if labels == "ferplus-soft":
+        labels = "ferplus-majority"  # soft labels are a training target; evaluation uses the majority protocol
+    data = load_fer2013(data_path, labels=labels, votes=votes)
     sp = data.split(split)
     probs = recognizer_probs(rec, sp.images.numpy())
+    fresh = without_train_duplicates(data, split)
+    dedup = (
+        compute_metrics(torch.from_numpy(probs[fresh]), sp.labels[torch.from_numpy(fresh)])
+        if fresh is not None
+        else None
+    )
     return {
+        "labels": data.labels,
+        "label_counts": data.label_counts.get(split),
+        "train_duplicates": int((~fresh).sum()) if fresh is not None else None,
+        "accuracy_without_train_duplicates": dedup["accuracy"] if dedup else None,
+        "n_without_train_duplicates": dedup["n"] if dedup else None,
+        "macro_f1_without_train_duplicates": dedup["macro_f1"] if dedup else None,
         "model": rec.name,
         "checkpoint": rec.card["_path"],
         "architecture": rec.card["architecture"],
@@ -71,6 +93,21 @@ def evaluate_ref(
         "temperature": rec.temperature,
         **compute_metrics(torch.from_numpy(probs), sp.labels),
     }
+
+
+def without_train_duplicates(data, split: str) -> np.ndarray | None:
+    """Mask over `split`: True where the image is not pixel-identical to any training image (None
+    when the source has no training split to compare with, or `split` is train)."""
+    import hashlib
+
+    if split == "train" or "train" not in data.splits or not len(data.splits["train"]):
+        return None
+
+    def keys(images) -> list[bytes]:
+        return [hashlib.blake2b(img.tobytes(), digest_size=12).digest() for img in images.numpy()]
+
+    train = set(keys(data.splits["train"].images))
+    return np.array([k not in train for k in keys(data.splits[split].images)], dtype=bool)
 
 
 def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:

@@ -56,6 +56,10 @@ class DataSection:
     limit_val: int | None = field(default=None, metadata=_at_least(1))
     strict: bool = False
     on_device: bool = False  # keep the training set on the training device; batches drawn there
+    # original (FER-2013's one annotator), ferplus-majority or ferplus-soft (train on the 10 FER+ votes'
+    # distribution; val keeps the majority protocol): ferlab.data.ferplus; null = the source's own
+    labels: str | None = field(default=None, metadata={"choices": ("original", "ferplus-majority", "ferplus-soft")})
+    ferplus_votes: str | None = None  # a fer2013new.csv instead of the copy ferlab ships
 
 
 @dataclass
@@ -257,6 +261,7 @@ FLAG_KEYS = {
     "limit_train": "data.limit_train",
     "limit_val": "data.limit_val",
     "on_device": "data.on_device",
+    "labels": "data.labels",
     "name": "name",
 }
 

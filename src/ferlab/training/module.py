@@ -80,6 +80,7 @@ class FerModule(L.LightningModule):
         trainable_blocks: int | None = None,
         feature_start: int | None = None,
         distill: dict | None = None,
+        soft_labels: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -127,7 +128,7 @@ class FerModule(L.LightningModule):
             g = self._generator(x.device).manual_seed(
                 hash((self.hparams.seed, self.current_epoch, self.global_step, self.global_rank)) & 0x7FFFFFFF
             )
-            x = augment_batch(x, self.augment, g)
+            x = augment_batch(x, self.augment, g, mean=self.hparams.mean, std=self.hparams.std)
         if self.hparams.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return (x, labels, *soft)
@@ -143,6 +144,8 @@ class FerModule(L.LightningModule):
         torch.manual_seed((self.hparams.seed * 1_000_003 + self.global_step * 7919 + self.global_rank) & 0x7FFFFFFF)
 
     def _loss(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if y.is_floating_point():  # a label distribution (FER+ votes): cross-entropy against it
+            return -(y * logits.float().log_softmax(1)).sum(1).mean()
         return F.cross_entropy(logits, y, weight=self.class_weights, label_smoothing=self.hparams.label_smoothing)
 
     def on_fit_start(self) -> None:
@@ -161,6 +164,8 @@ class FerModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
         x, y, *soft = batch
         target = soft[0].float() if soft else None
+        if self.hparams.get("soft_labels") and target is not None:
+            y, target = target, None  # the vote distribution is the label, not a teacher's output
         if self.hparams.mixup > 0:
             # mixup (Zhang et al. 2018): one Beta(a, a) weight per batch, pairs by a seeded shuffle
             g = self._generator(y.device).manual_seed((self.hparams.seed * 7_919 + self.global_step) & 0x7FFFFFFF)
@@ -177,8 +182,9 @@ class FerModule(L.LightningModule):
         if self._teachers or target is not None:
             alpha = float(self.hparams.distill.get("alpha", 0.5))
             loss = (1 - alpha) * loss + alpha * self._distill_loss(logits, x, target)
-        acc = (logits.argmax(1) == y).float().mean()
-        n = y.numel()
+        hard = y.argmax(1) if y.is_floating_point() else y
+        acc = (logits.argmax(1) == hard).float().mean()
+        n = hard.numel()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
         return loss

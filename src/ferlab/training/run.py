@@ -175,7 +175,10 @@ def run_training(
         atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
-    data = load_fer2013(d["path"], strict=d.get("strict", False))
+    data = load_fer2013(d["path"], strict=d.get("strict", False), labels=d.get("labels"), votes=d.get("ferplus_votes"))
+    soft_labels = data.splits["train"].soft is not None
+    if soft_labels and t.get("distill"):
+        raise FerlabError("data.labels ferplus-soft cannot be combined with train.distill (both are soft targets)")
     dm = FerDataModule(
         data,
         batch_size=t["batch_size"],
@@ -208,6 +211,7 @@ def run_training(
         backbone_lr=float(t["backbone_lr"]) if t.get("backbone_lr") is not None else None,
         trainable_blocks=int(t["freeze"].get("start", 0)) if t.get("freeze") else None,
         distill=t.get("distill"),
+        soft_labels=soft_labels,
     )
     if t.get("init_from") and not resume:
         _init_weights(module, cfg, t["init_from"])
@@ -220,6 +224,7 @@ def run_training(
     card_training = {
         "data": str(d["path"]),
         "data_notes": data.notes,
+        "labels": data.labels,
         "train_images": len(dm.train_split),
         "selection_split": "val (PublicTest)"
         if "PublicTest" in " ".join(data.notes) or "official" in " ".join(data.notes)
