@@ -7,6 +7,8 @@
 #   3. at the same time runs the study at the full budget (ferlab reproduce --budget full: the
 #      pretrained ViT fine-tuned end to end at 224 px, 3- and 5-layer heads, frozen then gradual
 #      unfreezing, the lr sweep), each experiment capped at STUDY_RUN_MIN minutes,
+#   2b. beside them, the FER+ recipe (configs/fer_vgg_wide_ferplus_gpu.yaml: soft FER+ labels, real-photo
+#      augmentation, from scratch), evaluated on FER+ PublicTest (majority protocol),
 #   4. evaluates every recipe run on PublicTest (ferlab evaluate) and writes window.json,
 # all under $OUT (weights, cards, metrics, logs, nvidia-smi dmon). Runs write checkpoints every
 # epoch: a window that ends early leaves resumable runs; copy $OUT back, start the next window
@@ -90,6 +92,17 @@ for seed in $SEEDS; do
   fi
   pids+=($!)
 done
+# the FER+ recipe (issue 19): the same network from scratch on the FER+ vote distributions, real-photo augmentation
+run="$OUT/ferplus"
+if [ -f "$run/checkpoints/last.ckpt" ]; then
+  stamp "FER+ recipe: resuming $run"
+  ferlab train --resume "$run" --no-progress >>"$OUT/logs/ferplus.log" 2>&1 &
+else
+  stamp "FER+ recipe -> $run"
+  ferlab train --config configs/fer_vgg_wide_ferplus_gpu.yaml --data "$DATA" --out "$run" --on-device \
+    "${PRECISION[@]}" "${RECIPE_ARGS[@]}" --no-progress >"$OUT/logs/ferplus.log" 2>&1 &
+fi
+pids+=($!)
 stamp "study (reproduce --budget full) -> $OUT/reproduce-full"
 ferlab reproduce --data "$DATA" --budget full --out "$OUT/reproduce-full" "${STUDY_ARGS[@]}" --no-progress \
   >"$OUT/logs/reproduce.log" 2>&1 &
@@ -106,6 +119,10 @@ for seed in $SEEDS; do
       2>>"$OUT/logs/evaluate.log" || status=1
   fi
 done
+if [ -d "$OUT/ferplus/best" ]; then  # FER+ PublicTest (majority protocol) and FER-2013 PublicTest
+  ferlab evaluate --model "$OUT/ferplus/best" --data "$DATA" --labels ferplus-majority --json \
+    >"$OUT/eval_recipe_ferplus.json" 2>>"$OUT/logs/evaluate.log" || status=1
+fi
 "$PY" - "$OUT" "$START" <<'PY'
 import json, pathlib, statistics, sys, time
 out, start = pathlib.Path(sys.argv[1]), float(sys.argv[2])
@@ -116,6 +133,10 @@ for f in sorted(out.glob("eval_recipe_s*.json")):
         res["recipe"][f.stem.removeprefix("eval_")] = {"accuracy": r["accuracy"], "n": r["n"], "tta": r["tta"]}
     except (ValueError, KeyError):
         res["recipe"][f.stem] = "unreadable"
+fp = out / "eval_recipe_ferplus.json"
+if fp.exists():
+    r = json.loads(fp.read_text())
+    res["ferplus"] = {k: r.get(k) for k in ("labels", "accuracy", "n", "accuracy_without_train_duplicates")}
 report = out / "reproduce-full" / "results.json"
 if report.exists():
     r = json.loads(report.read_text())

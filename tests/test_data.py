@@ -187,3 +187,15 @@ def test_summary_json_duplicates_black_and_plot(kaggle_dir, tmp_path, capsys):
     assert s["duplicates"]["files"] == 3
     assert s["all_black"]["count"] == 1
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_truncated_zip_is_called_corrupt(kaggle_dir, tmp_path, capsys):
+    import shutil
+    from pathlib import Path
+
+    z = Path(shutil.make_archive(str(tmp_path / "fer"), "zip", kaggle_dir))
+    cut = tmp_path / "cut.zip"
+    cut.write_bytes(z.read_bytes()[: z.stat().st_size // 2])  # an interrupted download
+    assert main(["data", "summary", str(cut)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cut.zip: a corrupt or truncated zip" in err and "download it again" in err

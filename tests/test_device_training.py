@@ -148,6 +148,8 @@ def test_gpu_window_script_dry_runs_end_to_end_on_the_cpu(tmp_path):
     res = json.loads((out / "window.json").read_text())
     assert set(res["recipe"]) == {"recipe_s0", "recipe_s1"}
     assert all(v["n"] == 3589 and 0 < v["accuracy"] <= 1 for v in res["recipe"].values())
+    assert res["ferplus"]["labels"] == "ferplus-majority" and res["ferplus"]["n"] == 3186  # FER+ PublicTest
+    assert (out / "ferplus" / "checkpoints" / "last.ckpt").is_file()
     assert res["study"]["study_vit_val_accuracy"] == 0.6634 and len(res["study"]["val_accuracy"]) >= 7
     for seed in (0, 1):  # resumable state and weights for the next window
         assert (out / f"recipe_s{seed}" / "checkpoints" / "last.ckpt").is_file()

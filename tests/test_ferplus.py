@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import REAL_DATA, face
 from PIL import Image
 
 from ferlab.cli import main
@@ -24,7 +25,6 @@ from ferlab.data.ferplus import (
 )
 from ferlab.errors import FerlabError
 from ferlab.labels import CLASSES
-from tests.conftest import REAL_DATA, face
 
 FERPLUS_ZIP = REAL_DATA.parent / "ferplus" / "ferplus-no-test.zip"
 C = CLASSES.index

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import face
 
 from ferlab.data.augment import AugmentConfig, augment_batch, gaussian_blur, jpeg_artefacts
-from tests.conftest import face
 
 LEVERS = ("blur", "jpeg", "noise", "lowres", "photometric", "occlude")
 

@@ -537,6 +537,7 @@ def cmd_bundle(args) -> int:
         backend=args.backend_default,
         int8=args.int8,
         calibrate=not args.no_calibrate,
+        labels=args.labels,
     )
     print(f"bundled {args.source} as {args.name}: {out}")
     return 0
@@ -925,6 +926,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--int8", action="store_true", help="also ship an int8 onnxruntime model, and use it by default")
     b.add_argument("--no-calibrate", action="store_true", help="ship without a fitted temperature")
+    b.add_argument("--labels", **LABELS_ARGS)
     b.set_defaults(func=cmd_bundle)
     return p
 

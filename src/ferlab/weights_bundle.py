@@ -37,12 +37,16 @@ def bundle(
     backend: str = "torch",
     int8: bool = False,
     calibrate: bool = True,
+    labels: str | None = None,
 ) -> Path:
     """`tta_default`, `backend` and `int8`: how the Recognizer runs the model unless told otherwise
     (the card reports fp32 torch accuracy under every TTA mode whichever is chosen, and the
     accuracy, calibration and per-face cost of the shipped configuration itself).
     int8: static quantisation calibrated on 1,024 class-stratified training images (seed 0).
-    calibrate: fit a temperature on one seeded stratified half of val, report ECE on the other."""
+    calibrate: fit a temperature on one seeded stratified half of val, report ECE on the other.
+    labels: the val labels the card reports and calibration fits (None: the source's own;
+    ferplus-soft evaluates by the majority protocol); with FER+ labels the card also gives the
+    accuracy on the original FER-2013 labels of the same source."""
     from ferlab.data.fer2013 import stratified_subset
     from ferlab.evaluation.calibration import fit_temperature, reliability, temper
     from ferlab.evaluation.evaluate import recognizer_probs
@@ -50,7 +54,9 @@ def bundle(
     from ferlab.inference.recognizer import Recognizer
 
     model, card = load_model(source)
-    fer = load_fer2013(data)
+    if labels == "ferplus-soft":
+        labels = "ferplus-majority"
+    fer = load_fer2013(data, labels=labels)
     val = fer.split("val")
     by_mode = {m: evaluate_model(model, card, val.images, val.labels, tta=m) for m in TTA_MODES}
     plain, mode = by_mode["none"], tta_mode(tta_default)
@@ -59,7 +65,8 @@ def bundle(
     card["inference"] = {"backend": backend, "precision": "int8" if int8 else "fp32", "tta": mode}
     card["metrics"] = {
         **{k: v for k, v in card.get("metrics", {}).items() if k not in ("stability", "calibration")},
-        "evaluated_on": f"{data} val (PublicTest), n={plain['n']}",
+        "evaluated_on": f"{data} val (PublicTest), {fer.labels} labels, n={plain['n']}",
+        "labels": fer.labels,
         "val_accuracy": plain["accuracy"],
         "val_accuracy_tta": by_mode["flip"]["accuracy"],
         "val_accuracy_by_tta": {m: r["accuracy"] for m, r in by_mode.items()},
@@ -71,6 +78,11 @@ def bundle(
         "latency_ms_per_face_batch64": round(latency_ms(model, card, 64), 3),
         "latency_machine": machine_info(),
     }
+    if fer.labels != "original" and fer.stats.kind != "ferplus":
+        orig = load_fer2013(data).split("val")
+        card["metrics"]["val_accuracy_original_labels"] = evaluate_model(
+            model, card, orig.images, orig.labels, tta="none"
+        )["accuracy"]
     out = _write_bundle(model, card, out_dir, name)
     if int8:
         import tempfile
