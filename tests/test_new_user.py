@@ -348,3 +348,27 @@ def run_cli_python(code: str, env: dict) -> list[str]:
     )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip().splitlines()
+
+
+def test_predict_refuses_unusable_outputs_before_work(tmp_path, capsys):
+    assert main(["predict", str(PHOTO), "--csv", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--csv needs a file name, and this is a folder" in err
+    f = tmp_path / "taken.txt"
+    f.write_text("x")
+    assert main(["predict", str(PHOTO), "--annotate", str(f)]) == 2
+    assert "--annotate needs a folder, and this is an existing file" in capsys.readouterr().err
+    assert main(["predict", str(PHOTO), "--csv", str(tmp_path / "nowhere" / "f.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_annotate_mirrors_the_input_tree_and_keeps_png(tmp_path):
+    src = tmp_path / "in"
+    for sub in ("a", "b"):
+        (src / sub).mkdir(parents=True)
+        Image.open(PHOTO).save(src / sub / "img.png")
+    out = tmp_path / "out"
+    assert main(["predict", str(src), "--annotate", str(out)]) == 0
+    made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert made == ["a/img_annotated.png", "b/img_annotated.png"]
+    assert Image.open(out / "a" / "img_annotated.png").format == "PNG"

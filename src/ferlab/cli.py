@@ -282,9 +282,11 @@ def cmd_predict(args) -> int:
     from ferlab.inference.recognizer import Recognizer
     from ferlab.paths import expand_inputs
 
+    _check_outputs(csv_file=args.csv, annotate_dir=args.annotate)
     paths = expand_inputs(args.paths)
     rec = Recognizer(args.model, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
     results, failed = [], 0
+    roots = [Path(a) for a in args.paths if Path(a).is_dir()]
     if args.annotate:
         Path(args.annotate).mkdir(parents=True, exist_ok=True)
     for p in paths:
@@ -298,7 +300,9 @@ def cmd_predict(args) -> int:
         faces = [f.scaled(1 / scale) for f in found]  # boxes in the file's own pixels
         results.append(image_result(str(p), rec, faces))
         if args.annotate:
-            write_image(Path(args.annotate) / f"{p.stem}_annotated.jpg", annotate(rgb, found))
+            target = Path(args.annotate) / _annotated_name(Path(p), roots)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_image(target, annotate(rgb, found))
         if not args.json:
             print(f"{p}: {len(faces)} face(s)")
             for i, f in enumerate(faces, 1):
@@ -316,6 +320,32 @@ def cmd_predict(args) -> int:
     if failed:
         print(f"ferlab: {failed} of {len(paths)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _check_outputs(*, csv_file: str | None = None, annotate_dir: str | None = None) -> None:
+    """Output paths that cannot work are refused before any image is read."""
+    if csv_file:
+        c = Path(csv_file)
+        if c.is_dir():
+            raise FerlabError(f"{c}: --csv needs a file name, and this is a folder (e.g. {c / 'faces.csv'})")
+        if not c.parent.is_dir():
+            raise FerlabError(f"{c}: --csv: the folder {c.parent} does not exist")
+    if annotate_dir and Path(annotate_dir).exists() and not Path(annotate_dir).is_dir():
+        raise FerlabError(f"{annotate_dir}: --annotate needs a folder, and this is an existing file")
+
+
+def _annotated_name(p: Path, roots: list[Path]) -> Path:
+    """The input's place under --annotate: its path below the folder it was found in (so
+    a/img.png and b/img.png stay apart), PNG kept as PNG, anything else as JPEG."""
+    rel = Path(p.name)
+    for r in roots:
+        try:
+            rel = p.resolve().relative_to(r.resolve())
+            break
+        except ValueError:
+            continue
+    suffix = ".png" if p.suffix.lower() == ".png" else ".jpg"
+    return rel.with_name(f"{rel.stem}_annotated{suffix}")
 
 
 def _detector_kwargs(args) -> dict:
