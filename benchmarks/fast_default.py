@@ -20,10 +20,10 @@ import numpy as np
 from ferlab.card import DEFAULT_MODEL
 from ferlab.data import load_fer2013
 from ferlab.data.fer2013 import stratified_subset
-from ferlab.inference.onnx import OnnxSession
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, median_ms, write_results
 from ferlab.preprocess import to_model_input_np
+from ferlab.runtime.onnx import OnnxSession
 from ferlab.tta import PASSES, TTA_MODES, WARPS, views_np
 
 OUT = Path(__file__).parent / "results"

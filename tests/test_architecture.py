@@ -125,3 +125,54 @@ def test_an_installed_wheel_carries_the_study_configs_and_models(tmp_path):
     assert used == 7 and shipped >= used
     r = run(str(venv / "bin" / "ferlab"), "reproduce", "--budget", "smoke", "--help", cwd=tmp_path)
     assert r.returncode == 0 and "--budget" in r.stdout
+
+
+# Layers, lowest first. A module may import its own layer and those below, never one above:
+# detectors never reach into inference, inference never into evaluation or training, data and
+# models never into the layers that use them.
+LAYERS = [
+    {"ferlab.errors", "ferlab.labels", "ferlab.paths", "ferlab.io", "ferlab.options", "ferlab.cli_options"},
+    {"ferlab.preprocess", "ferlab.tta", "ferlab.card", "ferlab.runtime", "ferlab.measure", "ferlab.figures"},
+    {"ferlab.detectors", "ferlab.models", "ferlab.data", "ferlab.checkpoint"},
+    {"ferlab.inference", "ferlab.catalogue"},
+    {"ferlab.evaluation", "ferlab.training", "ferlab.ensembling", "ferlab.weights_bundle"},
+    {"ferlab.reproduce", "ferlab.serve"},
+    {"ferlab.cli"},
+]
+
+
+def layer_of(module: str) -> int | None:
+    for i, layer in enumerate(LAYERS):
+        if any(module == m or module.startswith(m + ".") for m in layer):
+            return i
+    return None
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{m} (layer {layer_of(m)}) → {t} (layer {layer_of(t)})"
+        for m, targets in graph.items()
+        for t in targets
+        if layer_of(m) is not None and layer_of(t) is not None and layer_of(t) > layer_of(m)
+    )
+
+
+def test_every_module_has_a_layer():
+    unplaced = sorted(m for m in import_graph(SRC) if m != "ferlab" and layer_of(m) is None)
+    assert not unplaced, f"give these a layer in LAYERS: {unplaced}"
+
+
+def test_imports_only_point_down():
+    assert upward_imports(import_graph(SRC)) == []
+
+
+def test_the_layer_check_finds_a_planted_upward_import(tmp_path):
+    pkg = tmp_path / "ferlab"
+    (pkg / "detectors").mkdir(parents=True)
+    (pkg / "inference").mkdir()
+    for f in ("__init__.py", "detectors/__init__.py", "inference/__init__.py", "inference/onnx.py"):
+        (pkg / f).write_text("")
+    (pkg / "detectors" / "centerface.py").write_text("def f():\n    from ferlab.inference.onnx import x\n")
+    assert upward_imports(import_graph(tmp_path)) == [
+        "ferlab.detectors.centerface (layer 2) → ferlab.inference.onnx (layer 3)"
+    ]

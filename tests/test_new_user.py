@@ -257,13 +257,16 @@ def test_models_lists_the_shipped_accuracy_and_mode(capsys):
 
     assert main(["models", "--json"]) == 0
     bundled = {b["name"]: b for b in json.loads(capsys.readouterr().out)["bundled"]}
-    m = read_card(DEFAULT_MODEL)["metrics"]
-    mode = m.get("tta_default", "none")
-    assert bundled[DEFAULT_MODEL]["tta"] == mode
+    from ferlab.card import shipped_tta
+
+    card = read_card(DEFAULT_MODEL)
+    m, mode = card["metrics"], shipped_tta(card)
+    assert bundled[DEFAULT_MODEL]["tta"] == mode == card["inference"]["tta"]
     assert bundled[DEFAULT_MODEL]["val_accuracy"] == m["val_accuracy_default"]
     assert main(["models"]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if "(default)" in ln)
-    assert f"{m['val_accuracy_default']:.4f} as shipped (TTA {mode})" in line
+    assert f"{m['val_accuracy_default']:.4f} ({m.get('labels', 'original')} labels, as shipped: TTA {mode})" in line
+    assert "learned" in line
 
 
 def test_every_cli_option_has_help():

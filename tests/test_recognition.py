@@ -59,8 +59,9 @@ def test_every_input_form_gives_the_same_answer(rec, photo, form):
     }[form]
     faces = rec.predict(arg, **kw)
     assert len(faces) == 1
-    if form in ("gray", "gray1"):  # same face, luminance only: boxes agree closely
-        assert np.abs(np.subtract(faces[0].box, ref[0].box)).max() <= 8
+    if form in ("gray", "gray1"):  # same face, luminance only: boxes agree within 6% of the face's side
+        # (int8 CenterFace rounds differently on CPUs with and without VNNI: 8 px on one, 10 on another)
+        assert np.abs(np.subtract(faces[0].box, ref[0].box)).max() <= 0.06 * max(ref[0].box[2:])
     else:
         assert faces[0].box == ref[0].box
         assert faces[0].probs == pytest.approx(ref[0].probs, abs=1e-4)
@@ -163,7 +164,7 @@ def test_predict_cli_json_csv_annotate_and_failures(ckpt, tmp_path, capsys):
     assert res["hopper.jpg"]["model"] == "test-model" and res["hopper.jpg"]["tta"] == "none"
     rows = list(csv.DictReader((tmp_path / "f.csv").open()))
     assert len(rows) == 1 and rows[0]["label"] == f["label"]
-    assert cv2.imread(str(ann / "hopper_annotated.jpg")).shape == (600, 512, 3)
+    assert cv2.imread(str(ann / "sub" / "hopper_annotated.jpg")).shape == (600, 512, 3)  # the input tree mirrored
     assert main(["predict", str(tmp_path / "nothing-*.jpg"), "--model", str(ckpt)]) == 2
     assert "pattern matches no file" in capsys.readouterr().err
 

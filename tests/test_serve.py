@@ -94,7 +94,7 @@ def test_models_health_docs(client):
 @pytest.mark.parametrize(
     "data, ctype, status, message",
     [
-        (b"hello", "text/plain", 415, "is not an image type"),
+        (b"hello", "text/plain", 415, "not one of the accepted image formats"),
         (PHOTO.read_bytes()[:3000], "image/jpeg", 422, "truncated or corrupt image"),
         (b"", "image/png", 422, "empty file"),
         (b"GIF89a not really", "image/gif", 422, "not an image file"),
@@ -107,6 +107,20 @@ def test_bad_uploads(client, data, ctype, status, message):
     r = upload(client, data, ctype)
     assert r.status_code == status
     assert message in r.json()["error"]
+
+
+def test_the_format_is_decided_by_the_bytes_not_the_declared_type(client):
+    """requests.post(url, files={"file": fh}) and curl -F file=@photo (no extension) send a part
+    with no Content-Type, or application/octet-stream: a real image is still an image."""
+    photo = PHOTO.read_bytes()
+    for files in (
+        {"file": ("photo", photo)},  # no Content-Type at all
+        {"file": ("photo", photo, "application/octet-stream")},
+        {"file": ("photo.txt", photo, "text/plain")},  # a wrong declared type
+    ):
+        r = client.post("/v1/predict", files=files)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["faces"]) == 1
 
 
 def test_every_error_answers_in_the_app_format(client):

@@ -119,10 +119,17 @@ def read_card(ref: str | os.PathLike | None) -> dict:
     return card
 
 
+def shipped_tta(card: dict) -> str:
+    """The test-time augmentation a model ships with: the card's `inference.tta` (its one home;
+    cards written before it also said it as `metrics.tta_default`)."""
+    mode = card.get("inference", {}).get("tta") or card.get("metrics", {}).get("tta_default")
+    return mode if isinstance(mode, str) else "none"
+
+
 def shipped_accuracy(card: dict) -> tuple[float | None, str]:
     """The val accuracy of the model as it ships (with its default test-time augmentation), and that mode."""
     m = card.get("metrics", {})
-    mode = m.get("tta_default") or "none"
+    mode = shipped_tta(card)
     if "val_accuracy_default" in m:  # measured through the shipped configuration itself
         return m["val_accuracy_default"], mode
     by_mode = m.get("val_accuracy_by_tta") or {}

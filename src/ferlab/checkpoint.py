@@ -67,3 +67,22 @@ def load_model(ref: str | os.PathLike | None = None, device: str | torch.device 
             f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
         )
     return model.to(device).eval(), card
+
+
+def onnx_session(card: dict, model: nn.Module | None = None):
+    """The cached ONNX export of the checkpoint behind `card` as an onnxruntime session, made on
+    first use (that once, torch loads the model); later runs need no torch."""
+    import tempfile
+
+    from ferlab.runtime.onnx import OnnxSession, export_cache_path, export_onnx
+
+    out = export_cache_path(card)
+    if not out.exists():
+        if model is None:
+            model, _ = load_model(card["_path"])
+        try:
+            export_onnx(model, card, out)
+        except OSError:  # unwritable cache: export to a temp dir instead
+            out = Path(tempfile.mkdtemp()) / out.name
+            export_onnx(model, card, out)
+    return OnnxSession(out)

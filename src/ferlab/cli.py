@@ -14,8 +14,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from ferlab.cli_options import add_recognizer_args, bare_tta
 from ferlab.errors import FerlabError
-from ferlab.tta import PASSES, TTA_MODES
+from ferlab.tta import TTA_MODES
 
 DEFAULT_DATA = os.environ.get("FERLAB_DATA", "../shared/data/fer2013-no-private.zip")
 
@@ -53,51 +54,44 @@ def cmd_data_summary(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from ferlab.models.catalogue import catalogue
+    from ferlab.catalogue import catalogue
 
     cat = catalogue()
     archs, bundled = cat["architectures"], cat["bundled"]
     if args.json:
         _print_json(cat)
         return 0
-    print("Architectures:")
-    for a in archs:
+    print("Architectures:" if archs is not None else "Architectures: (install 'ferlab[train]' to list and train them)")
+    for a in archs or []:
         count = f"{a['parameters']:>12,} params" if a["parameters"] is not None else f"{'—':>12} params"
         print(f"  {a['name']:<16} {count}  {a['description']}")
         if a["parameters_note"]:
             print(f"  {'':<16} {'':>19} parameters: {a['parameters_note']}")
     print("Bundled models:")
     for b in bundled:
-        acc = f"val acc {b['val_accuracy']:.4f} as shipped (TTA {b['tta']})" if b["val_accuracy"] else ""
-        print(f"  {b['name']:<16} {b['architecture']:<12} {acc}{'  (default)' if b['default'] else ''}")
+        acc = (
+            f"PublicTest acc {b['val_accuracy']:.4f} ({b['evaluated_with']} labels, as shipped: TTA {b['tta']})"
+            if b["val_accuracy"]
+            else ""
+        )
+        print(
+            f"  {b['name']:<22} {b['architecture']:<10} learned {b['labels_learned']:<17} {acc}"
+            + ("  (default)" if b["default"] else "")
+        )
     if not bundled:
         print("  (none)")
     return 0
 
 
 def cmd_info(args) -> int:
-    from ferlab.checkpoint import read_card
+    from ferlab.card import read_card
+    from ferlab.catalogue import describe_card
 
     card = read_card(args.model)
     if args.json:
         _print_json(card)
         return 0
-    m = card.get("metrics", {})
-    print(f"model {card['name']} ({card['architecture']}, {card.get('parameters', 0):,} parameters)")
-    print(f"  file: {card['_path']}")
-    print(f"  classes: {', '.join(card['classes'])}")
-    print(
-        f"  input: {card['input']['size']}x{card['input']['size']} gray, mean {card['input']['mean']},"
-        f" std {card['input']['std']}"
-    )
-    for k, v in m.items():
-        if k != "per_class":
-            print(f"  {k}: {v}")
-    if "per_class" in m:
-        print("  per class: " + ", ".join(f"{c} {v:.3f}" for c, v in m["per_class"].items()))
-    tr = card.get("training", {})
-    print(f"  trained on {tr.get('data')} ({tr.get('epochs')} epochs), selected on {tr.get('selection_split')}")
-    print(f"  created {card.get('created')} by: {tr.get('command') or card.get('command')}")
+    print(describe_card(card))
     return 0
 
 
@@ -186,6 +180,7 @@ def _is_global_zero() -> bool:
 
 
 def cmd_evaluate(args) -> int:
+    from ferlab.cli_options import options_from_args
     from ferlab.evaluation.evaluate import evaluate_ref
     from ferlab.io import atomic_write, atomic_write_json
 
@@ -193,13 +188,8 @@ def cmd_evaluate(args) -> int:
         args.model,
         args.data,
         args.split,
-        tta=args.tta,
-        backend=args.backend,
-        precision=args.precision,
+        options=options_from_args(args),
         detect=args.detect,
-        detector=args.detector,
-        detector_weights=args.detector_weights,
-        search_side=args.search_side,
         progress=not args.json,
         labels=args.labels,
         votes=args.votes,
@@ -263,63 +253,117 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def write_image(dest: Path, bgr) -> None:
-    """Encode in memory (the temp name has no image suffix for OpenCV to go by), then write atomically."""
-    import cv2
-
-    from ferlab.io import atomic_write
-
-    ok, buf = cv2.imencode(dest.suffix or ".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 92])
-    if not ok:
-        raise FerlabError(f"{dest}: could not encode image")
-    atomic_write(dest, lambda tmp: Path(tmp).write_bytes(buf.tobytes()))
-
-
 def cmd_predict(args) -> int:
-    from ferlab.inference.annotate import annotate
-    from ferlab.inference.images import open_image
-    from ferlab.inference.outputs import image_result, write_faces_csv
-    from ferlab.inference.recognizer import Recognizer
-    from ferlab.paths import expand_inputs
+    import time
 
+    from ferlab.cli_options import options_from_args
+    from ferlab.inference.batch import InputCounts, count_inputs, iter_inputs, recognize_stream
+    from ferlab.inference.outputs import RunInfo, check_out, image_record, open_sink, write_faces_csv
+    from ferlab.inference.recognizer import Recognizer
+
+    items = list(args.paths) + ([str(sample_photo())] if args.sample else [])
+    if not items and not args.from_list:
+        raise FerlabError("predict needs images: paths, folders or globs, --from-list FILE, - for stdin, or --sample")
+    if args.resume and not args.out:
+        raise FerlabError("--resume continues an --out file: give --out FILE too")
     _check_outputs(csv_file=args.csv, annotate_dir=args.annotate)
-    paths = expand_inputs(args.paths)
-    rec = Recognizer(args.model, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
-    results, failed = [], 0
-    roots = [Path(a) for a in args.paths if Path(a).is_dir()]
-    if args.annotate:
-        Path(args.annotate).mkdir(parents=True, exist_ok=True)
-    for p in paths:
-        try:
-            rgb, scale = open_image(p, min_side=rec.decode_side, searchable=True)
-            found = rec.predict(rgb, name=str(p))
-        except FerlabError as e:
-            failed += 1
-            print(f"ferlab: error: {e}", file=sys.stderr)
-            continue
-        faces = [f.scaled(1 / scale) for f in found]  # boxes in the file's own pixels
-        results.append(image_result(str(p), rec, faces))
-        if args.annotate:
-            target = Path(args.annotate) / _annotated_name(Path(p), roots)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_image(target, annotate(rgb, found))
-        if not args.json:
-            print(f"{p}: {len(faces)} face(s)")
-            for i, f in enumerate(faces, 1):
-                top = sorted(f.probs.items(), key=lambda kv: -kv[1])[:3]
-                print(
-                    f"  #{i} {f.label:<8} {f.confidence:.2f}  box {list(f.box)}  "
-                    + "  ".join(f"{c} {v:.2f}" for c, v in top[1:])
-                )
+    out = check_out(args.out, resume=args.resume, overwrite=args.overwrite) if args.out else None
+    options = options_from_args(args)
+    rec = Recognizer(options=options)  # the model and every setting checked before any image is read
+    run = RunInfo.of(rec)
+    if rec.options.detector.name == "yunet":
+        rec.detector  # noqa: B018 - a missing weights file is reported once, before the loop
+    total = count_inputs(items, from_list=args.from_list)  # also fails early on a folder with no image
+    sink, done = open_sink(out, run, resume=args.resume) if out else (None, set())
+    counts = InputCounts()
+    inputs = iter_inputs(items, from_list=args.from_list, counts=counts)
+    workers = args.workers or os.cpu_count() or 1
+    if total is not None and total - len(done) <= 8:
+        workers = 1  # a few images: starting worker processes costs more than it saves
+    roots = [Path(a) for a in items if Path(a).is_dir()]
+    annotate = (Path(args.annotate), roots) if args.annotate else None
+    by_status: dict[str, int] = {"ok": 0, "no_face": 0, "error": 0}
+    n_faces, kept = 0, []
+    quiet = bool(args.json or out)
+    todo = None if total is None else total - len(done)
+    bar = _progress(total=todo, disabled=args.no_progress or not out or todo == 0)
+    t0 = time.perf_counter()
+    try:
+        stream = recognize_stream(
+            options, inputs, workers=workers, skip=done, annotate=annotate, recognizer=rec if workers == 1 else None
+        )
+        for r in stream:
+            by_status[r.status] += 1
+            n_faces += len(r.faces)
+            if sink is not None:
+                sink.write(r)
+            if args.json or args.csv:
+                kept.append(r)  # --json and --csv are for small runs: written at the end
+            if r.status == "error":
+                _say(f"ferlab: error: {r.error}", bar)
+            elif not quiet:
+                _print_faces(r)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(faces=n_faces, errors=by_status["error"], refresh=False)
+    finally:
+        if bar is not None:
+            bar.close()
+        if sink is not None:
+            sink.close()
+    seconds = time.perf_counter() - t0
     if args.json:
-        _print_json(results)
-    elif results:
+        _print_json([image_record(r, run) for r in kept if r.status != "error"])
+    elif not out and by_status["ok"] + by_status["no_face"]:
         print(f"(model {rec.name}, test-time augmentation {rec.tta})")
     if args.csv:
-        write_faces_csv(args.csv, results, rec.classes)
-    if failed:
-        print(f"ferlab: {failed} of {len(paths)} file(s) failed", file=sys.stderr)
-    return 1 if failed else 0
+        write_faces_csv(args.csv, [r for r in kept if r.status == "ok"], run)
+    n = sum(by_status.values())
+    if out or args.resume:
+        print(
+            f"{n} image(s) in {seconds:.1f} s ({n / seconds if seconds else 0:.1f}/s, {workers} worker(s)): "
+            f"{by_status['ok']} with faces ({n_faces} faces), {by_status['no_face']} without, "
+            f"{by_status['error']} error(s)"
+            + (f"; {len(done)} already in {out} (resumed)" if done else "")
+            + (f" → {out}" if out else ""),
+            file=sys.stderr,
+        )
+    if counts.summary():
+        print(f"ferlab: {counts.summary()}", file=sys.stderr)
+    if by_status["error"] and not out:
+        print(f"ferlab: {by_status['error']} of {n} file(s) failed", file=sys.stderr)
+    return 1 if by_status["error"] else 0
+
+
+def sample_photo() -> Path:
+    """The photo shipped with ferlab for a first run (public domain; see samples/README.md)."""
+    return Path(__file__).with_name("samples") / "grace_hopper.jpg"
+
+
+def _progress(*, total: int | None, disabled: bool):
+    if disabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def _say(line: str, bar) -> None:
+    """A line on stderr that does not tear the progress bar."""
+    if bar is None:
+        print(line, file=sys.stderr)
+    else:
+        bar.write(line, file=sys.stderr)
+
+
+def _print_faces(r) -> None:
+    print(f"{r.source}: {len(r.faces)} face(s)")
+    for i, f in enumerate(r.faces, 1):
+        top = sorted(f.probs.items(), key=lambda kv: -kv[1])[:3]
+        print(
+            f"  #{i} {f.label:<8} {f.confidence:.2f}  box {list(f.box)}  "
+            + "  ".join(f"{c} {v:.2f}" for c, v in top[1:])
+        )
 
 
 def _check_outputs(*, csv_file: str | None = None, annotate_dir: str | None = None) -> None:
@@ -334,35 +378,17 @@ def _check_outputs(*, csv_file: str | None = None, annotate_dir: str | None = No
         raise FerlabError(f"{annotate_dir}: --annotate needs a folder, and this is an existing file")
 
 
-def _annotated_name(p: Path, roots: list[Path]) -> Path:
-    """The input's place under --annotate: its path below the folder it was found in (so
-    a/img.png and b/img.png stay apart), PNG kept as PNG, anything else as JPEG."""
-    rel = Path(p.name)
-    for r in roots:
-        try:
-            rel = p.resolve().relative_to(r.resolve())
-            break
-        except ValueError:
-            continue
-    suffix = ".png" if p.suffix.lower() == ".png" else ".jpg"
-    return rel.with_name(f"{rel.stem}_annotated{suffix}")
+def _recognizer(args, **changes):
+    from ferlab.cli_options import options_from_args
+    from ferlab.inference.recognizer import Recognizer
 
-
-def _detector_kwargs(args) -> dict:
-    kw = {"detector": args.detector, "detector_weights": args.detector_weights, "align": not args.no_align}
-    if getattr(args, "search_side", None) is not None:
-        kw["search_side"] = args.search_side
-    for key in ("backend", "precision", "min_confidence"):
-        if getattr(args, key, None) is not None:
-            kw[key] = getattr(args, key)
-    return kw
+    return Recognizer(options=options_from_args(args).replace(**changes))
 
 
 def cmd_video(args) -> int:
-    from ferlab.inference.recognizer import Recognizer
     from ferlab.inference.video import process_video
 
-    rec = Recognizer(args.model, tta=args.tta, min_face=args.min_face, **_detector_kwargs(args))
+    rec = _recognizer(args)
     res = process_video(
         args.source,
         rec,
@@ -372,7 +398,6 @@ def cmd_video(args) -> int:
         smooth=args.smooth,
         max_frames=args.max_frames,
         progress=not args.no_progress,
-        detect_side=args.detect_side,
     )
     print(
         f"{args.source}: {res['frames']} frames, {res['rows']} face rows, {res['tracks']} track(s), "
@@ -406,9 +431,8 @@ def cmd_explain(args) -> int:
     if not args.image:
         raise FerlabError("explain needs an IMAGE, or --data PATH for per-class mean saliency")
     from ferlab.inference.faces import to_face_array
-    from ferlab.inference.recognizer import Recognizer
 
-    rec = Recognizer(args.model, **_detector_kwargs(args))
+    rec = _recognizer(args)
     rgb, found = rec.detect(args.image)
     if not found:
         if not args.whole:
@@ -424,7 +448,7 @@ def cmd_explain(args) -> int:
 
 def cmd_export(args) -> int:
     from ferlab.checkpoint import load_model
-    from ferlab.inference.onnx import export_onnx
+    from ferlab.runtime.onnx import export_onnx
 
     model, card = load_model(args.model)
     out = export_onnx(model, card, args.onnx)
@@ -464,14 +488,19 @@ def cmd_serve(args) -> int:
             f"{', '.join(hosts)} (--allowed-host)",
             file=sys.stderr,
         )
+    from ferlab.cli_options import options_from_args
+
+    options = options_from_args(args)
+    _port_free(args.host, args.port)
     app = create_app(
         args.model or [None],
+        options=options,
         max_upload_mb=args.max_upload_mb,
         timeout_s=args.timeout,
         max_concurrency=args.concurrency,
         max_queue=args.queue,
         micro_batch=not args.no_micro_batch,
-        max_faces=args.max_faces,
+        max_faces=options.max_faces or 32,
         max_pixels=int(args.max_megapixels * 1_000_000),
         allowed_hosts=hosts,
         cors_origins=args.cors_origin,
@@ -494,8 +523,25 @@ def cmd_serve(args) -> int:
             await super()._wait_tasks_to_complete()
             self.drained = True
 
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                host = f"[{args.host}]" if ":" in args.host else args.host
+                names = ", ".join(app.state.recognizers)
+                print(
+                    f"ferlab: serving {names or 'the bundled model'} on http://{host}:{args.port}/ "
+                    f"(page /, API POST /predict, docs /docs); Ctrl-C stops",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
     config = uvicorn.Config(
-        app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=args.graceful_timeout
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info" if args.access_log else "warning",
+        access_log=args.access_log,
+        timeout_graceful_shutdown=args.graceful_timeout,
     )
     server = Server(config)
     server.run()
@@ -506,6 +552,31 @@ def cmd_serve(args) -> int:
         )
         return 1
     return 0
+
+
+def _port_free(host: str, port: int) -> None:
+    """A port that cannot be bound is one line before any model loads (uvicorn would log it in its
+    own format after the models loaded)."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            why = "in use (another server?)" if e.errno in (98, 48) else e.strerror
+            raise FerlabError(f"{host}:{port}: cannot listen there: {why}; choose another with --port") from None
+
+
+def _port(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 1 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {n}")
+    return n
 
 
 def cmd_reproduce(args) -> int:
@@ -576,18 +647,6 @@ def cmd_bundle(args) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
-TTA_CARD_ARG = {
-    "nargs": "?",
-    "const": "flip",
-    "default": None,
-    "choices": TTA_MODES,
-    "metavar": "MODE",
-    "help": "test-time augmentation: "
-    + ", ".join(f"{m} ({n} pass{'es' if n > 1 else ''})" for m, n in PASSES.items())
-    + "; --tta alone means flip; default: what the model's card names",
-}
-
-
 HELP_MODEL = (
     "bundled model name (see `ferlab models`) or a path: checkpoint, checkpoint folder or run dir "
     "(default: the bundled default)"
@@ -606,40 +665,6 @@ def _at_least_one(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
     return n
-
-
-def _add_engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--backend", choices=["torch", "onnxruntime"], help="inference engine (default: what the model's card ships)"
-    )
-    p.add_argument(
-        "--precision", choices=["fp32", "int8"], help="onnxruntime weights (default: what the model's card ships)"
-    )
-
-
-def _add_detector_args(p: argparse.ArgumentParser, *, photos: bool = True) -> None:
-    from ferlab.detectors import DEFAULT_DETECTOR, DETECTORS, PHOTO_SIDE
-
-    p.add_argument(
-        "--detector",
-        default=DEFAULT_DETECTOR,
-        choices=DETECTORS,
-        help=f"face detector (default: {DEFAULT_DETECTOR}, shipped; yunet: weights from --detector-weights, "
-        "$FERLAB_YUNET or the cache dir, else downloaded once and checked)",
-    )
-    p.add_argument("--detector-weights", metavar="PATH", help="the detector's weights file (YuNet)")
-    p.add_argument(
-        "--no-align", action="store_true", help="square crop around the box instead of turning the face upright"
-    )
-    if photos:
-        p.add_argument(
-            "--search-side",
-            type=int,
-            default=PHOTO_SIDE,
-            metavar="PX",
-            help=f"search photos for faces with their longer side scaled down to PX (default {PHOTO_SIDE}); "
-            "smaller is faster and misses more small faces (docs/benchmarks.md)",
-        )
 
 
 LABELS_ARGS = {
@@ -724,7 +749,6 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy, macro F1, confusion")
-    e.add_argument("--model", default=None, help="checkpoint path, run dir or bundled name (default: bundled)")
     e.add_argument(
         "--data",
         default=DEFAULT_DATA,
@@ -736,15 +760,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["train", "val", "test"],
         help="val = PublicTest, test = PrivateTest, train = Training",
     )
-    e.add_argument("--tta", **TTA_CARD_ARG)
-    _add_engine_args(e)
+    add_recognizer_args(e)
     e.add_argument(
         "--detect",
         action="store_true",
         help="labelled image folder: run the whole pipeline (detect, align, classify the largest face) "
         "instead of taking each image as a face crop",
     )
-    _add_detector_args(e)
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--plot", metavar="FILE", help="write the confusion figure (study Figure 6)")
     e.add_argument("--out", metavar="FILE", help="also write the JSON here")
@@ -769,66 +791,68 @@ def build_parser() -> argparse.ArgumentParser:
     )
     c.set_defaults(func=cmd_compare)
 
-    pr = sub.add_parser("predict", help="find faces in images and name their emotions")
-    pr.add_argument("paths", nargs="+", help="images, folders (recursive) or globs")
-    pr.add_argument("--model", default=None, help="checkpoint path or bundled name (default: bundled default)")
-    pr.add_argument(
-        "--json",
-        action="store_true",
-        help="print every file's faces as JSON (boxes, scores, labels, probabilities, model, TTA)",
+    pr = sub.add_parser(
+        "predict",
+        help="find faces in images and name their emotions",
+        description="Faces and their emotions in images. Small runs: the faces are printed, or --json prints one "
+        "array at the end, --csv writes a row per face at the end. Large collections: --out FILE streams one "
+        "record per image as it is done (.jsonl, .csv or .parquet, by suffix; images without faces and "
+        "failed files get a status), --resume continues it after an interruption. Exit codes: 0 all done, "
+        "1 some files failed (the rest were processed), 2 bad arguments or settings (nothing processed).",
     )
-    pr.add_argument("--csv", metavar="FILE", help="also write one CSV row per face")
+    pr.add_argument("paths", nargs="*", help="images, folders (recursive), globs, or - for paths on stdin")
+    pr.add_argument("--sample", action="store_true", help="add the photo shipped with ferlab (a first run)")
     pr.add_argument(
-        "--annotate", metavar="DIR", help="write annotated copies here (large JPEGs at the size they were searched at)"
+        "--from-list", metavar="FILE", help="paths from a .txt (one per line), or a .csv/.parquet `path` column"
     )
-    _add_engine_args(pr)
     pr.add_argument(
-        "--min-confidence",
-        type=float,
-        default=0.0,
-        metavar="P",
-        help="label a face 'uncertain' when its most likely class has probability below P (calibrated)",
+        "--out",
+        metavar="FILE",
+        help="stream results here as they are made: .jsonl (a line per image), .csv (a row per face, a row per "
+        "image without one), .parquet (a folder of part files; needs pyarrow)",
     )
-    pr.add_argument("--tta", **TTA_CARD_ARG)
-    pr.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
-    _add_detector_args(pr)
+    pr.add_argument("--resume", action="store_true", help="continue --out, skipping inputs it already holds")
+    pr.add_argument("--overwrite", action="store_true", help="start --out again when it exists")
+    pr.add_argument(
+        "--workers",
+        type=_at_least_one,
+        metavar="N",
+        help="processes that decode, detect and classify in parallel (default: one per core)",
+    )
+    pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (with --out)")
+    pr.add_argument(
+        "--json", action="store_true", help="print every image's faces as one JSON array at the end (small runs)"
+    )
+    pr.add_argument("--csv", metavar="FILE", help="write one CSV row per face at the end (small runs; see --out)")
+    pr.add_argument(
+        "--annotate", metavar="DIR", help="write annotated copies here, mirroring the input folders (PNG kept as PNG)"
+    )
+    add_recognizer_args(pr)
     pr.set_defaults(func=cmd_predict)
 
     v = sub.add_parser("video", help="emotions over a video file or webcam")
     v.add_argument("source", help="video file, or a webcam index such as 0")
-    v.add_argument(
-        "--model",
-        default=None,
-        help=HELP_MODEL,
-    )
-    # Real time comes first: one pass per face, whatever TTA the card ships for photos.
-    v.add_argument("--tta", **{**TTA_CARD_ARG, "default": "none", "help": "test-time augmentation (default: none)"})
     v.add_argument("--out", help="annotated video (.mp4)")
     v.add_argument("--csv", help="one row per frame and face")
-    v.add_argument("--every", type=int, default=1, help="detect and classify every N-th frame")
-    v.add_argument("--smooth", type=int, default=1, help="average each track's probabilities over K detections")
-    v.add_argument("--max-frames", type=int, help="stop after this many frames")
-    v.add_argument("--detect-side", type=int, help="search faces on frames scaled to this longer side (default: 320)")
-    _add_engine_args(v)
-    v.add_argument("--min-confidence", type=float, default=0.0, metavar="P", help="label a face 'uncertain' below this")
-    v.add_argument("--min-face", type=int, default=16, help="smallest face side in pixels")
-    _add_detector_args(v, photos=False)
+    v.add_argument("--every", type=_at_least_one, default=1, help="detect and classify every N-th frame")
+    v.add_argument(
+        "--smooth", type=_at_least_one, default=1, help="average each track's probabilities over K detections"
+    )
+    v.add_argument("--max-frames", type=_at_least_one, help="stop after this many frames")
+    # Real time comes first: one pass per face and frames searched at 320 px, whatever photos use.
+    add_recognizer_args(v, mode="video")
+    v.add_argument("--detect-side", dest="search_side", type=int, help=argparse.SUPPRESS)  # the old name
     v.add_argument("--no-progress", action="store_true", help="no progress bars (logs, CI)")
     v.set_defaults(func=cmd_video)
 
     ex = sub.add_parser("explain", help="Grad-CAM per face, or per-class mean saliency over a data split")
     ex.add_argument("image", nargs="?", help="photo whose faces to explain")
-    ex.add_argument(
-        "--model",
-        default=None,
-        help=HELP_MODEL,
-    )
     ex.add_argument("--out", required=True, help="figure file (.png)")
     ex.add_argument("--whole", action="store_true", help="no face found: explain the whole image as a face")
     ex.add_argument("--data", help="FER-2013 source: draw per-class mean saliency instead")
     ex.add_argument("--split", default="val", help="split for --data")
     ex.add_argument("--per-class", type=int, default=200, help="images per class averaged, at most")
-    _add_detector_args(ex)
+    add_recognizer_args(ex)
     ex.set_defaults(func=cmd_explain)
 
     xp = sub.add_parser("export", help="export a model to ONNX, its card as metadata")
@@ -858,8 +882,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sv = sub.add_parser("serve", help="REST API and web page (photos and webcam)")
     sv.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
-    sv.add_argument("--port", type=int, default=8000, help="TCP port")
+    sv.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
     sv.add_argument("--model", action="append", help="load this model (repeatable); default: the bundled one")
+    sv.add_argument("--access-log", action="store_true", help="log every request on stderr")
+    add_recognizer_args(sv, model=False)
     sv.add_argument("--max-upload-mb", type=float, default=10.0, help="largest upload accepted, MB (more: 413)")
     sv.add_argument("--timeout", type=float, default=15.0, help="per-request deadline, seconds")
     sv.add_argument("--concurrency", type=int, default=4, help="requests processed at once")
@@ -867,7 +893,6 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument(
         "--no-micro-batch", action="store_true", help="classify each request alone instead of batching concurrent ones"
     )
-    sv.add_argument("--max-faces", type=int, default=32, help="faces classified per image, the largest (default 32)")
     sv.add_argument(
         "--max-megapixels",
         type=float,
@@ -961,9 +986,21 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# a module of an optional extra → (the extra, what it brings); see pyproject.toml
+EXTRAS = {
+    **dict.fromkeys(
+        ("torch", "lightning", "torchmetrics", "transformers", "matplotlib", "onnx"),
+        ("train", "the training stack"),
+    ),
+    **dict.fromkeys(("fastapi", "uvicorn", "starlette", "multipart", "python_multipart"), ("serve", "the server")),
+    "ray": ("ray", "the Ray Data engine"),
+    "pyarrow": ("parquet", "Parquet support"),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(bare_tta(argv))
     args.argv = argv
     if getattr(args, "devices", None) and str(args.devices).isdigit():
         args.devices = int(args.devices)
@@ -972,6 +1009,15 @@ def main(argv: list[str] | None = None) -> int:
     except FerlabError as e:
         print(f"ferlab: error: {e}", file=sys.stderr)
         return e.exit_code
+    except ModuleNotFoundError as e:
+        extra = EXTRAS.get((e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"ferlab: error: {args.command} needs {e.name}, part of {extra[1]}: pip install 'ferlab[{extra[0]}]'",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print("ferlab: interrupted", file=sys.stderr)
         return 130

@@ -64,13 +64,13 @@ def bundle(
     card["name"] = name
     card["inference"] = {"backend": backend, "precision": "int8" if int8 else "fp32", "tta": mode}
     card["metrics"] = {
-        **{k: v for k, v in card.get("metrics", {}).items() if k not in ("stability", "calibration")},
+        # the TTA mode's one home is card["inference"]["tta"]
+        **{k: v for k, v in card.get("metrics", {}).items() if k not in ("stability", "calibration", "tta_default")},
         "evaluated_on": f"{data} val (PublicTest), {fer.labels} labels, n={plain['n']}",
         "labels": fer.labels,
         "val_accuracy": plain["accuracy"],
         "val_accuracy_tta": by_mode["flip"]["accuracy"],
         "val_accuracy_by_tta": {m: r["accuracy"] for m, r in by_mode.items()},
-        "tta_default": mode,
         "tta_passes": PASSES[mode],
         "macro_f1": plain["macro_f1"],
         "per_class": plain["per_class"],
@@ -87,8 +87,8 @@ def bundle(
     if int8:
         import tempfile
 
-        from ferlab.inference.onnx import export_onnx
         from ferlab.inference.quantize import quantize_int8
+        from ferlab.runtime.onnx import export_onnx
 
         calib = fer.split("train").limited(1024, seed=0).images.numpy()
         with tempfile.TemporaryDirectory() as tmp:

@@ -19,15 +19,18 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ferlab.data.ferplus import FERPLUS_MODES, SPLIT_DIRS, check_mode, find_ferplus_root, join_votes, relabel
 from ferlab.errors import FerlabError
 from ferlab.labels import CLASSES, NUM_CLASSES, canonical_class
 from ferlab.paths import IMAGE_EXTS, cache_dir
+
+if TYPE_CHECKING:
+    import torch
 
 SIZE = 48
 READER_VERSION = 3  # bump when decoding changes, so stale caches are not reused
@@ -47,14 +50,14 @@ class Split:
     soft: torch.Tensor | None = None  # float32 N×7 label distributions (FER+ votes), training only
 
     def __len__(self) -> int:
-        return int(self.labels.numel())
+        return len(self.labels)
 
     def class_counts(self) -> dict[str, int]:
-        counts = torch.bincount(self.labels, minlength=NUM_CLASSES).tolist()
+        counts = np.bincount(np.asarray(self.labels), minlength=NUM_CLASSES).tolist()
         return dict(zip(CLASSES, counts, strict=True))
 
-    def subset(self, index: torch.Tensor | list[int]) -> Split:
-        index = torch.as_tensor(index, dtype=torch.long)
+    def subset(self, index) -> Split:
+        index = np.asarray(index, dtype=np.int64)
         soft = self.soft[index] if self.soft is not None else None
         return Split(self.images[index], self.labels[index], [self.names[i] for i in index.tolist()], soft)
 
@@ -64,7 +67,7 @@ class Split:
         image when n allows, so a small evaluation never holds a single class."""
         if not n or n >= len(self):
             return self
-        return self.subset(stratified_subset(self.labels.numpy(), n, seed))
+        return self.subset(stratified_subset(np.asarray(self.labels), n, seed))
 
 
 @dataclass
@@ -510,7 +513,13 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def _as_split(r: dict) -> Split:
+    """Torch tensors for training; numpy arrays on the light install (evaluating needs no torch)."""
     images = r["images"] if isinstance(r["images"], np.ndarray) else np.stack(r["images"])
+    try:
+        import torch
+    except ImportError:
+        soft = np.asarray(r["soft"], np.float32) if r.get("soft") is not None else None
+        return Split(np.ascontiguousarray(images, np.uint8), np.asarray(r["labels"], np.int64), list(r["names"]), soft)
     return Split(
         torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
         torch.as_tensor(np.asarray(r["labels"]), dtype=torch.long),

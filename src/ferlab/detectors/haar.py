@@ -11,13 +11,25 @@ import cv2
 import numpy as np
 
 from ferlab.detectors.base import Detection, search_scale, sort_detections
+from ferlab.detectors.registry import register_detector
 from ferlab.errors import FerlabError
 
 
+# The cascade misses small faces when photos are reduced as far as the CNN detectors take them, so
+# photos are searched at 1280 px; its score is the last stage's weight, not a probability (no threshold).
+@register_detector(
+    "haar",
+    presets={"photo": {"search_side": 1280, "threshold": None}, "video": {"search_side": 320, "threshold": None}},
+    summary="OpenCV's Haar cascade (frontal faces); no landmarks",
+)
 class HaarFaceDetector:
     """OpenCV Haar cascade (frontal faces), with a confidence from the cascade's last stage."""
 
     name = "haar"
+
+    @classmethod
+    def from_options(cls, options, *, search_side: int, threshold: float | None, threads: int | None = None):
+        return cls(min_size=max(options.min_face, 24), max_side=search_side)
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ferlab.detectors.base import Detection, for_search, ordered_landmarks, sort_detections
+from ferlab.detectors.registry import register_detector
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write
 from ferlab.paths import cache_dir
@@ -59,8 +60,17 @@ def yunet_weights(path: str | os.PathLike | None = None, *, download: bool = Tru
     return cached
 
 
+@register_detector(
+    "yunet",
+    presets={"photo": {"search_side": 640, "threshold": 0.6}, "video": {"search_side": 320, "threshold": 0.6}},
+    summary="YuNet (Apache-2.0, OpenCV zoo): weights from --detector-weights, $FERLAB_YUNET or the cache",
+)
 class YuNetDetector:
     name = "yunet"
+
+    @classmethod
+    def from_options(cls, options, *, search_side: int, threshold: float, threads: int | None = None):
+        return cls(options.weights, max_side=search_side, threshold=threshold, min_size=options.min_face)
 
     def __init__(
         self,

@@ -11,17 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ferlab.runtime.probs import temper
+
 ECE_BINS = 15
-
-
-def temper(probs: np.ndarray, temperature: float) -> np.ndarray:
-    """p ∝ exp(log p / T), row-wise; T = 1 leaves probabilities as they are."""
-    if temperature == 1.0:
-        return probs
-    z = np.log(np.clip(probs, 1e-12, 1.0)) / temperature
-    z -= z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(probs.dtype, copy=False)
 
 
 def nll(probs: np.ndarray, labels: np.ndarray) -> float:

@@ -33,6 +33,7 @@ def evaluate_ref(
     progress: bool = False,
     labels: str | None = None,
     votes: str | None = None,
+    options=None,
 ) -> dict:
     """Accuracy, per-class accuracy, macro F1, NLL and confusion of a model on a split, as a dict.
     None for tta/backend/precision means: as the model's card ships it. A labelled image folder
@@ -41,22 +42,24 @@ def evaluate_ref(
     mode on a FER-2013 source (original, ferplus-majority; a FERPlus layout defaults to the
     majority protocol). Beside the accuracy on the whole split, the accuracy without the images
     that are pixel-identical to a training image (FER-2013 repeats some faces across splits)."""
-    import torch
-
     from ferlab.data import load_fer2013
     from ferlab.data.fer2013 import is_ferplus_source
     from ferlab.data.folder import is_labelled_folder
-    from ferlab.evaluation.metrics import compute_metrics
+    from ferlab.evaluation.scores import scores
     from ferlab.inference.recognizer import Recognizer
 
-    rec = Recognizer(
-        model_ref,
-        tta=tta,
-        backend=backend,
-        precision=precision,
-        detector=detector,
-        detector_weights=detector_weights,
-        **({"search_side": search_side} if search_side else {}),
+    rec = (
+        Recognizer(model_ref, options=options)
+        if options is not None
+        else Recognizer(
+            model_ref,
+            tta=tta,
+            backend=backend,
+            precision=precision,
+            detector=detector,
+            detector_weights=detector_weights,
+            **({"search_side": search_side} if search_side else {}),
+        )
     )
     if is_labelled_folder(data_path) and not is_ferplus_source(Path(data_path)):
         return _evaluate_folder(rec, data_path, detect=detect, progress=progress)
@@ -68,13 +71,10 @@ def evaluate_ref(
         labels = "ferplus-majority"  # soft labels are a training target; evaluation uses the majority protocol
     data = load_fer2013(data_path, labels=labels, votes=votes)
     sp = data.split(split)
-    probs = recognizer_probs(rec, sp.images.numpy())
+    probs = recognizer_probs(rec, np.asarray(sp.images))
     fresh = without_train_duplicates(data, split)
-    dedup = (
-        compute_metrics(torch.from_numpy(probs[fresh]), sp.labels[torch.from_numpy(fresh)])
-        if fresh is not None
-        else None
-    )
+    labels_np = np.asarray(sp.labels)
+    dedup = scores(probs[fresh], labels_np[fresh]) if fresh is not None else None
     return {
         "labels": data.labels,
         "label_counts": data.label_counts.get(split),
@@ -91,7 +91,7 @@ def evaluate_ref(
         "backend": rec.backend,
         "precision": rec.precision,
         "temperature": rec.temperature,
-        **compute_metrics(torch.from_numpy(probs), sp.labels),
+        **scores(probs, labels_np),
     }
 
 
@@ -104,19 +104,18 @@ def without_train_duplicates(data, split: str) -> np.ndarray | None:
         return None
 
     def keys(images) -> list[bytes]:
-        return [hashlib.blake2b(img.tobytes(), digest_size=12).digest() for img in images.numpy()]
+        return [hashlib.blake2b(img.tobytes(), digest_size=12).digest() for img in np.asarray(images)]
 
     train = set(keys(data.splits["train"].images))
     return np.array([k not in train for k in keys(data.splits[split].images)], dtype=bool)
 
 
 def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
-    import torch
     from tqdm import tqdm
 
     from ferlab.data.folder import read_labelled_folder
     from ferlab.errors import FerlabError
-    from ferlab.evaluation.metrics import compute_metrics
+    from ferlab.evaluation.scores import scores
     from ferlab.inference.faces import to_face_array
     from ferlab.inference.images import load_image
     from ferlab.labels import CLASSES
@@ -141,7 +140,7 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
         keep.append(i)
     labels = folder.labels[keep]
     probs = recognizer_probs(rec, np.stack(crops)) if crops else np.zeros((0, len(CLASSES)), np.float32)
-    m = compute_metrics(torch.from_numpy(probs), torch.from_numpy(labels))
+    m = scores(probs, labels)
     present = [c for c in CLASSES if m["support"][c] > 0]
     counted = len(folder.files) - len(unreadable)
     return {

@@ -7,14 +7,10 @@ from functools import partial
 import torch
 from torch import nn
 
-from ferlab.labels import CLASSES, NUM_CLASSES
+from ferlab.labels import NUM_CLASSES
 from ferlab.preprocess import to_model_input
+from ferlab.runtime.probs import model_probs
 from ferlab.tta import averaged, tta_mode
-
-
-def model_probs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Class probabilities of a batch of model inputs (NHWC: the faster CPU kernels)."""
-    return model(x.contiguous(memory_format=torch.channels_last)).float().softmax(1)
 
 
 @torch.inference_mode()
@@ -39,24 +35,11 @@ def predict_probs(
 
 
 def compute_metrics(probs: torch.Tensor, labels: torch.Tensor) -> dict:
-    # imported here: torchmetrics costs seconds at import, and predicting photos never needs it
-    from torchmetrics.functional.classification import multiclass_confusion_matrix, multiclass_f1_score
+    """The study's metrics of torch probabilities and labels (ferlab.evaluation.scores: numpy, so
+    that evaluating a shipped model needs no torch)."""
+    from ferlab.evaluation.scores import scores
 
-    pred = probs.argmax(1)
-    cm = multiclass_confusion_matrix(pred, labels, NUM_CLASSES)
-    support = cm.sum(1)
-    per_class = (cm.diag().float() / support.clamp(min=1).float()).tolist()
-    nll = torch.nn.functional.nll_loss(probs.clamp_min(1e-12).log(), labels).item() if len(labels) else float("nan")
-    return {
-        "n": int(labels.numel()),
-        "accuracy": float((pred == labels).float().mean()) if len(labels) else float("nan"),
-        "per_class": dict(zip(CLASSES, per_class, strict=True)),
-        "support": dict(zip(CLASSES, support.tolist(), strict=True)),
-        "macro_f1": float(multiclass_f1_score(pred, labels, NUM_CLASSES, average="macro")),
-        "loss": nll,
-        "confusion": cm.tolist(),
-        "confusion_normalized": (cm.float() / support.clamp(min=1)[:, None].float()).round(decimals=4).tolist(),
-    }
+    return scores(probs.detach().cpu().numpy(), labels.cpu().numpy())
 
 
 def evaluate_model(

@@ -13,28 +13,21 @@ export is cached, which its first use makes).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from ferlab.card import read_card
-from ferlab.detectors import (
-    DEFAULT_DETECTOR,
-    DETECTORS,
-    PHOTO_SIDE,
-    VIDEO_SIDE,
-    VIDEO_THRESHOLD,
-    build_detector,
-    check_searchable,
-)
+from ferlab.card import read_card, shipped_tta
+from ferlab.detectors import build_detector, check_searchable, detector_spec, resolved
 from ferlab.detectors.base import Detection, FaceDetector, sort_detections
 from ferlab.errors import FerlabError
-from ferlab.evaluation.calibration import temper
 from ferlab.inference.faces import face_crop, to_face_array
 from ferlab.inference.images import open_image
+from ferlab.options import DetectorOptions, RecognizerOptions
 from ferlab.preprocess import to_model_input_np
+from ferlab.runtime.probs import temper
 from ferlab.tta import averaged_np, tta_mode
 
 # the label of a face whose most likely class is less probable than Recognizer(min_confidence=...)
@@ -89,6 +82,25 @@ class FoundFace:
 
     detection: Detection
     crop: np.ndarray
+
+
+@dataclass
+class ImageResult:
+    """What `Recognizer.run` makes of one image. status: "ok" (faces found), "no_face", or
+    "error" (then `error` holds the one-line message). size: the source's (width, height);
+    decoded_size and scale: what it was decoded to (a large JPEG is decoded reduced; source
+    pixels = decoded pixels / scale). Face boxes and landmarks are in the source's pixels.
+    dropped: faces left out by `max_faces`. pixels: the decoded RGB image, only when asked for."""
+
+    source: str
+    status: str
+    faces: list[Face]
+    error: str | None = None
+    size: tuple[int, int] | None = None
+    decoded_size: tuple[int, int] | None = None
+    scale: float = 1.0
+    dropped: int = 0
+    pixels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
 
 class FoundFaces(list):
@@ -150,63 +162,66 @@ class Recognizer:
         self,
         model: str | os.PathLike | None = None,
         *,
-        device: str = "cpu",
-        backend: str | None = None,
-        precision: str | None = None,
-        calibrated: bool = True,
-        min_confidence: float = 0.0,
+        options: RecognizerOptions | None = None,
         detector: str | FaceDetector | None = None,
-        detector_weights: str | os.PathLike | None = None,
-        align: bool = True,
-        tta: bool | str | None = None,
-        margin: float = 0.1,
-        min_face: int = 16,
-        search_side: int = PHOTO_SIDE,
+        **settings,
     ) -> None:
-        self.card = read_card(model)
+        """`options` carries every setting; the keyword settings (any RecognizerOptions field, and
+        detector_weights, search_side, min_face, threshold for the detector) change it."""
+        opts = options or RecognizerOptions()
+        if model is not None:
+            opts = opts.replace(model=str(model))
+        if isinstance(settings.get("tta"), bool):
+            settings["tta"] = tta_mode(settings["tta"])
+        if "detector_weights" in settings:
+            w = settings.pop("detector_weights")
+            settings["weights"] = None if w is None else str(w)
+        if isinstance(detector, str):
+            opts = opts.replace(detector=replace(opts.detector, name=detector))
+        known = set(RecognizerOptions.__dataclass_fields__) | set(DetectorOptions.__dataclass_fields__)
+        unknown = set(settings) - known
+        if unknown:
+            raise TypeError(f"Recognizer got unknown settings: {', '.join(sorted(unknown))}")
+        self.options = opts = opts.replace(**settings) if settings else opts
+        detector_spec(opts.detector.name)  # an unknown name fails here, not at the first image
+        self.card = read_card(opts.model)
         shipped = self.card.get("inference", {})
-        backend = backend or shipped.get("backend", "torch")
-        if backend not in ("torch", "onnxruntime"):
-            raise FerlabError(f"unknown backend {backend!r}; use 'torch' or 'onnxruntime'")
-        precision = precision or (shipped.get("precision", "fp32") if backend == "onnxruntime" else "fp32")
-        if precision not in ("fp32", "int8"):
-            raise FerlabError(f"unknown precision {precision!r}; use 'fp32' or 'int8'")
+        backend = opts.backend or shipped.get("backend", "torch")
+        precision = opts.precision or (shipped.get("precision", "fp32") if backend == "onnxruntime" else "fp32")
         if precision == "int8" and (backend != "onnxruntime" or not shipped.get("onnx_int8")):
             raise FerlabError(
                 f"{self.card['name']}: int8 needs the onnxruntime backend and a model that ships an int8 file"
             )
-        self.backend, self.precision, self.device = backend, precision, device
-        self.temperature = float(shipped.get("temperature", 1.0)) if calibrated else 1.0
-        self.min_confidence = float(min_confidence)
+        self.backend, self.precision, self.device = backend, precision, opts.device
+        self.temperature = float(shipped.get("temperature", 1.0)) if opts.calibrated else 1.0
+        self.min_confidence = float(opts.min_confidence)
         self._model = None
         if backend == "torch":
             from ferlab.checkpoint import load_model
 
-            self._model, self.card = load_model(self.card["_path"], device=device)
+            self._model, self.card = load_model(self.card["_path"], device=opts.device)
         self.classes: list[str] = list(self.card["classes"])
-        # the card says which test-time augmentation the model was measured and shipped with
-        self.tta = tta_mode(self.card.get("metrics", {}).get("tta_default", False) if tta is None else tta)
-        self.margin = margin
-        self.align = align
-        self._detector_spec = detector or DEFAULT_DETECTOR
-        self._detector_weights = detector_weights
-        self._detector: FaceDetector | None = None if isinstance(self._detector_spec, str) else self._detector_spec
-        if isinstance(self._detector_spec, str) and self._detector_spec not in DETECTORS:
-            raise FerlabError(f"unknown detector {self._detector_spec[:40]!r} (use {', '.join(DETECTORS)})")
-        self._min_face = min_face
-        if not isinstance(search_side, int) or search_side < 32:
-            raise FerlabError(f"search side must be a whole number of pixels ≥ 32, got {search_side!r}")
-        self.search_side = search_side
+        # the card says which test-time augmentation the model was measured and shipped with;
+        # video runs one pass per face unless told otherwise (real time comes first)
+        default_tta = shipped_tta(self.card) if opts.mode == "photo" else "none"
+        self.tta = tta_mode(opts.tta or default_tta)
+        self.margin = opts.margin
+        self.align = opts.align
+        self._custom_detector: FaceDetector | None = None if isinstance(detector, str | None) else detector
+        self._detector: FaceDetector | None = self._custom_detector
+        self.search_side = resolved(opts.detector, opts.mode)["search_side"]
         self._ort = None
         if backend == "onnxruntime":
             from pathlib import Path
 
-            from ferlab.inference.onnx import OnnxSession
+            from ferlab.runtime.onnx import OnnxSession
 
             if precision == "int8":
-                self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"])
+                self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"], threads=opts.threads)
             else:
-                self._ort = OnnxSession.for_card(self.card)
+                from ferlab.checkpoint import onnx_session
+
+                self._ort = onnx_session(self.card)
 
     @property
     def model(self) -> torch.nn.Module:
@@ -224,26 +239,21 @@ class Recognizer:
 
     @property
     def detector_name(self) -> str:
-        spec = self._detector_spec
-        return spec if isinstance(spec, str) else getattr(spec, "name", type(spec).__name__)
+        d = self._custom_detector
+        return self.options.detector.name if d is None else getattr(d, "name", type(d).__name__)
 
-    def video_detector(self, max_side: int = VIDEO_SIDE) -> FaceDetector:
-        """The detector for video frames: the user's own, else the named one searching at `max_side`."""
-        if not isinstance(self._detector_spec, str):
-            return self._detector_spec
-        return build_detector(
-            self._detector_spec,
-            max_side=max_side,
-            min_size=self._min_face,
-            weights=self._detector_weights,
-            threshold=VIDEO_THRESHOLD if self._detector_spec == "centerface" else None,
-        )
+    def video_detector(self, max_side: int | None = None) -> FaceDetector:
+        """The detector for video frames: the user's own, else the named one with its video preset."""
+        if self._custom_detector is not None:
+            return self._custom_detector
+        det = self.options.detector if max_side is None else replace(self.options.detector, search_side=max_side)
+        return build_detector(options=det, mode="video", threads=self.options.threads)
 
     @property
     def detector(self) -> FaceDetector:
         if self._detector is None:  # built on first use: classify_faces never needs it
             self._detector = build_detector(
-                self._detector_spec, max_side=self.search_side, min_size=self._min_face, weights=self._detector_weights
+                options=self.options.detector, mode=self.options.mode, threads=self.options.threads
             )
         return self._detector
 
@@ -263,8 +273,8 @@ class Recognizer:
         else:
             import torch
 
-            from ferlab.evaluation.metrics import model_probs
             from ferlab.preprocess import to_model_input
+            from ferlab.runtime.probs import model_probs
             from ferlab.tta import averaged
 
             x = to_model_input(torch.from_numpy(faces), mean, std)
@@ -325,28 +335,61 @@ class Recognizer:
         rgb = open_image(image, bgr=bgr)[0]
         return rgb, self.find_faces(rgb, where=_where(image))
 
+    def run(self, image: ImageLike, *, bgr: bool = False, name: str | None = None) -> ImageResult:
+        """The one path from an image to labelled faces: decode (large JPEGs reduced while
+        decoding), detect, align, classify. Never raises for a bad image: the result's status is
+        "error" with the one-line message. Boxes are in the source's own pixels."""
+        return self.run_batch([image], bgr=bgr, names=[name])[0]
+
+    def run_batch(
+        self, images: list[ImageLike], *, bgr: bool = False, names: list[str | None] | None = None, keep_pixels=False
+    ) -> list[ImageResult]:
+        """`run` over several images, their faces classified in one model call. keep_pixels: keep
+        each decoded image on its result (for drawing annotated copies)."""
+        staged: list[tuple[ImageResult, FoundFaces, float]] = []
+        for im, name in zip(images, names or [None] * len(images), strict=True):
+            where = name or _where(im)
+            try:
+                rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side, searchable=True)
+                found = self.find_faces(rgb, where=where, max_faces=self.options.max_faces)
+            except FerlabError as e:
+                staged.append((ImageResult(where, "error", [], error=str(e)), FoundFaces(), 1.0))
+                continue
+            h, w = rgb.shape[:2]
+            res = ImageResult(
+                where,
+                "ok" if found else "no_face",
+                [],
+                size=(round(w / scale), round(h / scale)),
+                decoded_size=(w, h),
+                scale=scale,
+                dropped=found.dropped,
+                pixels=rgb if keep_pixels else None,
+            )
+            staged.append((res, found, scale))
+        crops = [f.crop for _, faces, _ in staged for f in faces]
+        probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
+        i = 0
+        for res, faces, scale in staged:
+            dets = [f.detection for f in faces]
+            res.faces = [f.scaled(1 / scale) for f in self.faces_from(dets, probs[i : i + len(dets)])]
+            i += len(dets)
+        return [res for res, _, _ in staged]
+
     def predict(self, image: ImageLike, *, bgr: bool = False, name: str | None = None) -> list[Face]:
-        """Every face found in one image, left to right. No face → an empty list.
-        `name`: what error messages call an image given as an array (a path names itself)."""
+        """Every face found in one image, left to right. No face → an empty list; an unreadable
+        image raises FerlabError. `name`: what error messages call an image given as an array."""
         return self.predict_batch([image], bgr=bgr, names=[name])[0]
 
     def predict_batch(
         self, images: list[ImageLike], *, bgr: bool = False, names: list[str | None] | None = None
     ) -> list[list[Face]]:
-        """Detect in each image, then classify all faces of all images in one model call.
-        Boxes are in the pixels of each image as given (a large JPEG is searched reduced)."""
-        found = []
-        for im, name in zip(images, names or [None] * len(images), strict=True):
-            rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side, searchable=True)
-            found.append((scale, self.find_faces(rgb, where=name or _where(im))))
-        crops = [f.crop for _, faces in found for f in faces]
-        probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
-        out, i = [], 0
-        for scale, faces in found:
-            dets = [f.detection for f in faces]
-            out.append([f.scaled(1 / scale) for f in self.faces_from(dets, probs[i : i + len(dets)])])
-            i += len(dets)
-        return out
+        """Faces of each image (`run_batch`'s, raising on the first unreadable image)."""
+        results = self.run_batch(images, bgr=bgr, names=names)
+        for r in results:
+            if r.status == "error":
+                raise FerlabError(r.error)
+        return [r.faces for r in results]
 
 
 def _where(image) -> str:

@@ -95,7 +95,6 @@ def process_video(
     smooth: int = 1,
     max_frames: int | None = None,
     progress: bool = True,
-    detect_side: int | None = None,
 ) -> dict:
     cap = open_source(source)
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
@@ -104,7 +103,7 @@ def process_video(
         total = min(total or max_frames, max_frames)
     tracker = IouTracker(smooth=smooth)
     # Frames are searched at reduced size (faces in video are rarely tiny): several times faster.
-    detector = rec.video_detector(detect_side) if detect_side else rec.video_detector()
+    detector = rec.detector if rec.options.mode == "video" else rec.video_detector()
     writer = None
     tmp_out = None
     rows: list[list] = []

@@ -30,11 +30,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ferlab.errors import FerlabError
 from ferlab.inference.images import UnsupportedFormat, open_image_bytes
 from ferlab.inference.recognizer import FoundFaces, Recognizer
+from ferlab.options import RecognizerOptions
 from ferlab.serve.batching import MicroBatcher
 from ferlab.serve.guards import LOCAL_HOSTS, RequestGuard
 
 STATIC = Path(__file__).parent / "static"
-IMAGE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/bmp", "image/gif", "image/tiff", "image/x-ms-bmp"}
 # Uploads in formats decoded whole (all but JPEG, which is reduced while decoding) may have at most
 # this many pixels: a 24 MP PNG is 72 MB as RGB, so a few decoding at once stay well under 1 GB.
 SERVER_MAX_PIXELS = 24_000_000
@@ -124,6 +124,7 @@ def create_app(
     allowed_hosts: list[str] | tuple[str, ...] = LOCAL_HOSTS,
     cors_origins: list[str] | None = None,
     body_timeout_s: float = 30.0,
+    options=None,
 ) -> FastAPI:
     """The FastAPI app behind `ferlab serve`.
 
@@ -137,10 +138,12 @@ def create_app(
         formats decoded whole. decode_slots: images decoded at once. allowed_hosts: Host header
         names answered ("*": any). cors_origins: browser origins allowed cross-site (none by default).
         body_timeout_s: longest wait for the next piece of an upload (408 beyond).
+        options: the RecognizerOptions every model runs with (detector, thresholds, TTA...; the
+        model field is ignored: `models` names them).
     """
     recognizers: dict[str, Recognizer] = {}
     for ref in models or [None]:
-        rec = Recognizer(ref)
+        rec = Recognizer(options=(options or RecognizerOptions()).replace(model=ref))
         recognizers.setdefault(rec.name, rec)
     default = next(iter(recognizers))
     batchers = {
@@ -251,11 +254,9 @@ def create_app(
         if name not in recognizers:
             return _error(422, f"unknown model {name[:40]!r}; loaded: {', '.join(recognizers)}")
         explain = explain or request.query_params.get("explain", "").lower() in ("1", "true", "yes")
-        ctype = (file.content_type or "").split(";")[0].strip().lower()
-        if ctype not in IMAGE_TYPES:
-            return _error(
-                415, f"content type {ctype or 'none'!r} is not an image type ({', '.join(sorted(IMAGE_TYPES))})"
-            )
+        # The format is decided by the bytes' signature (open_image_bytes' allow-list), never by the
+        # part's Content-Type: `requests.post(url, files={"file": fh})` and `curl -F file=@photo`
+        # without an extension send none, and a declared type proves nothing about the bytes.
         data = await file.read(max_bytes + 1)
         if len(data) > max_bytes:
             return _error(413, f"upload larger than {max_upload_mb:g} MB")

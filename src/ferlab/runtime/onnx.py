@@ -1,4 +1,4 @@
-"""ONNX export (the card travels as model metadata) and an onnxruntime session.
+"""ONNX export of a torch model (the card travels as model metadata) and an onnxruntime session.
 
 The exported graph takes the normalised (N,1,48,48) float input, exactly what the torch model
 takes, so both backends share the preprocessing and give the same probabilities. Running an
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -84,31 +83,11 @@ def export_cache_path(card: dict) -> Path:
 
 
 class OnnxSession:
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         self.path = str(path)
-        self.session = ort_session(self.path)
+        self.session = ort_session(self.path, threads=threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.card = json.loads(meta["ferlab_card"]) if "ferlab_card" in meta else None
-
-    @classmethod
-    def for_card(cls, card: dict, model: torch.nn.Module | None = None) -> OnnxSession:
-        """The cached export of a checkpoint, made on first use (that once, torch loads the model)."""
-        out = export_cache_path(card)
-        if not out.exists():
-            if model is None:
-                from ferlab.checkpoint import load_model
-
-                model, _ = load_model(card["_path"])
-            try:
-                export_onnx(model, card, out)
-            except OSError:  # unwritable cache: export to a temp dir instead
-                out = Path(tempfile.mkdtemp()) / out.name
-                export_onnx(model, card, out)
-        return cls(out)
-
-    @classmethod
-    def for_model(cls, model: torch.nn.Module, card: dict) -> OnnxSession:
-        return cls.for_card(card, model)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]

@@ -1,0 +1,115 @@
+"""What `ferlab models` lists: the registered architectures and the bundled models, as data.
+Bundled models are read from their cards alone (no torch); the architectures need the training
+stack (`ferlab[train]`) and are listed as None without it."""
+
+from __future__ import annotations
+
+from ferlab.card import DEFAULT_MODEL, bundled_models, read_card, shipped_accuracy
+
+
+def architectures() -> list[dict] | None:
+    try:
+        from ferlab.models import available, build, count_parameters
+    except ImportError:  # the light install: no torch
+        return None
+    return [
+        {
+            "name": e.name,
+            "parameters": None if e.params_note else count_parameters(build(e.name)),
+            "parameters_note": e.params_note,
+            "description": e.description,
+            "defaults": e.defaults(),
+        }
+        for e in available()
+    ]
+
+
+LABEL_NAMES = {
+    "original": "FER-2013's own (one annotator per image)",
+    "ferplus-majority": "FER+ majority (10 annotators per image)",
+    "ferplus-soft": "FER+ vote distributions (10 annotators per image)",
+}
+
+
+def learned_labels(card: dict) -> str:
+    """Which labels a model was trained on: FER-2013's own (one annotator) or FER+'s votes."""
+    return (
+        card.get("training", {}).get("labels")
+        or card.get("training", {}).get("config", {}).get("data", {}).get("labels")
+        or "original"
+    )
+
+
+def catalogue() -> dict:
+    """{"architectures": [...] or None, "bundled": [...]}; bundled accuracy is as shipped (with its TTA)."""
+    bundled = []
+    for name in bundled_models():
+        card = read_card(name)
+        acc, mode = shipped_accuracy(card)
+        m = card.get("metrics", {})
+        bundled.append(
+            {
+                "name": name,
+                "architecture": card["architecture"],
+                "parameters": card.get("parameters"),
+                "labels_learned": learned_labels(card),
+                "val_accuracy": acc,
+                "evaluated_with": m.get("labels", "original"),
+                "tta": mode,
+                "val_accuracy_one_pass": m.get("val_accuracy"),
+                "default": name == DEFAULT_MODEL,
+            }
+        )
+    return {"architectures": architectures(), "bundled": bundled}
+
+
+def describe_card(card: dict) -> str:
+    """A model card for people: what the model learned, how it runs as shipped, what it scores
+    (the number as shipped first, with the mode that makes it), what it costs, where it came from."""
+    m, inf, tr = card.get("metrics", {}), card.get("inference", {}), card.get("training", {})
+    acc, mode = shipped_accuracy(card)
+    lines = [
+        f"{card['name']}: {card['architecture']}, {card.get('parameters', 0):,} parameters",
+        f"  classes: {', '.join(card['classes'])}",
+        f"  input: {card['input']['size']}×{card['input']['size']} grayscale faces",
+        f"  labels learned: {LABEL_NAMES.get(learned_labels(card), learned_labels(card))}",
+        f"  runs as: {inf.get('backend', 'torch')} {inf.get('precision', 'fp32')}, test-time augmentation {mode}"
+        + (f", calibrated (temperature {inf['temperature']})" if inf.get("temperature") else ""),
+    ]
+    if acc is not None:
+        import re
+
+        n = re.search(r"n=(\d+)", m.get("evaluated_on", ""))
+        where = f"FER-2013 PublicTest, {m.get('labels', 'original')} labels" + (f", n={n.group(1)}" if n else "")
+        lines.append(f"  accuracy as shipped: {acc:.4f} ({where})")
+        one = m.get("val_accuracy")
+        if one is not None and mode != "none":
+            lines.append(f"    (one pass, torch fp32, no test-time augmentation: {one:.4f})")
+        if m.get("val_accuracy_original_labels") is not None:
+            lines.append(f"    on FER-2013's original labels, one pass: {m['val_accuracy_original_labels']:.4f}")
+    per = m.get("per_class_default") or m.get("per_class")
+    if per:
+        lines.append("  per class: " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
+    cal = m.get("calibration")
+    if cal:
+        lines.append(f"  calibration error (ECE, held-out half): {cal['ece_before']:.3f} → {cal['ece_after']:.3f}")
+    st = m.get("stability")
+    if st:
+        lines.append(f"  label stability (JPEG, mirror, resize, 2-px shift all agree): {st['all']:.3f} (n={st['n']})")
+    shipped = m.get("shipped", {})
+    if shipped.get("ms_per_face_batch1"):
+        mach = shipped.get("machine", {})
+        lines.append(
+            f"  cost: {shipped['ms_per_face_batch1']:.1f} ms per face as shipped "
+            f"({mach.get('cpu', '?')}, {mach.get('cores', '?')} cores)"
+        )
+    epochs, best = tr.get("epochs"), m.get("epoch", tr.get("epoch"))
+    if epochs:
+        sel = m.get("selection", "validation accuracy")
+        lines.append(
+            f"  training: {tr.get('train_images', '?')} images, {epochs} epochs"
+            + (f"; the checkpoint kept is epoch {best} (best {sel})" if best is not None else "")
+        )
+    if card.get("created"):
+        lines.append(f"  created {card['created'][:10]}")
+    return "\n".join(lines)

@@ -1,0 +1,245 @@
+"""Recognition over many images: inputs listed lazily, worker processes, results in input order.
+
+`iter_inputs` walks folders, globs, list files and stdin without ever holding the whole list;
+`recognize_stream` yields one `ImageResult` per input as soon as it (and every input before it)
+is done. With workers > 1 each worker process builds its own `Recognizer` from the same frozen
+`RecognizerOptions` and runs decode, detect and classify on a chunk of images at a time (the
+chunk's faces in one model call); at most `2 × workers` chunks are in flight, so memory stays
+flat however long the run.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ferlab.errors import FerlabError
+from ferlab.options import RecognizerOptions
+from ferlab.paths import IMAGE_EXTS
+
+
+@dataclass
+class InputCounts:
+    """What listing the inputs left out: hidden files (macOS `._*` and the like) and files whose
+    suffix is not an image's, by suffix."""
+
+    hidden: int = 0
+    unsupported: Counter = field(default_factory=Counter)
+
+    def summary(self) -> str:
+        parts = []
+        if self.hidden:
+            parts.append(f"{self.hidden} hidden file(s)")
+        if self.unsupported:
+            n = sum(self.unsupported.values())
+            kinds = ", ".join(f"{s or '(none)'} ×{c}" for s, c in self.unsupported.most_common(5))
+            parts.append(f"{n} file(s) with a suffix that is not an image's ({kinds})")
+        return "skipped " + "; ".join(parts) if parts else ""
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def _walk(folder: Path, counts: InputCounts) -> Iterator[str]:
+    """Images below a folder, depth first, each folder's entries sorted: a stable order that is
+    never held whole (one folder's listing at a time)."""
+    with os.scandir(folder) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        if _hidden(e.name):
+            if e.is_file():
+                counts.hidden += 1
+            continue
+        if e.is_dir(follow_symlinks=True):
+            yield from _walk(Path(e.path), counts)
+        elif e.is_file():
+            suffix = os.path.splitext(e.name)[1].lower()
+            if suffix in IMAGE_EXTS:
+                yield e.path
+            else:
+                counts.unsupported[suffix] += 1
+
+
+def read_list(path: str | os.PathLike) -> Iterator[str]:
+    """Paths from a list file: .txt (one per line; blank lines and # comments skipped), or a .csv /
+    .parquet table with a `path` column (read in batches)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FerlabError(f"{p}: --from-list: no such file")
+    suffix = p.suffix.lower()
+    if suffix == ".parquet":
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise FerlabError(f"{p}: reading a Parquet list needs pyarrow: pip install 'ferlab[parquet]'") from None
+        try:
+            f = pq.ParquetFile(p)
+        except Exception as e:  # pyarrow raises several types for a file that is not Parquet
+            raise FerlabError(f"{p}: --from-list: not a readable Parquet file ({e})") from None
+        if "path" not in f.schema_arrow.names:
+            raise FerlabError(f"{p}: --from-list: no `path` column (columns: {', '.join(f.schema_arrow.names)})")
+        return (v for b in f.iter_batches(columns=["path"]) for v in b.column(0).to_pylist() if v)
+    try:
+        fh = open(p, encoding="utf-8", newline="")
+        first = fh.readline()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FerlabError(f"{p}: --from-list: cannot read it ({e})") from None
+    fh.seek(0)
+    if suffix == ".csv":
+        header = next(csv.reader([first]), [])
+        if "path" not in header:
+            fh.close()
+            raise FerlabError(f"{p}: --from-list: no `path` column in its header ({', '.join(header)[:80]})")
+
+        def rows() -> Iterator[str]:
+            with fh:
+                yield from (r["path"] for r in csv.DictReader(fh) if r.get("path"))
+
+        return rows()
+
+    def lines() -> Iterator[str]:
+        with fh:
+            for line in fh:
+                s = line.strip()
+                if s and not s.startswith("#"):
+                    yield s
+
+    return lines()
+
+
+def iter_inputs(
+    items: Iterable[str], *, from_list: str | None = None, counts: InputCounts | None = None
+) -> Iterator[str]:
+    """Files, folders (recursive, images only, hidden files skipped), globs, `-` (paths on
+    stdin), then a list file's paths. A folder or pattern that yields nothing is an error naming
+    it. Files named one by one are read whatever their suffix."""
+    import glob
+
+    counts = counts if counts is not None else InputCounts()
+    for item in items:
+        if item == "-":
+            yield from (s for line in sys.stdin if (s := line.strip()))
+        elif any(ch in item for ch in "*?[") and not Path(item).exists():
+            n = 0
+            for m in glob.iglob(item, recursive=True):
+                if Path(m).is_file():
+                    n += 1
+                    yield m
+            if not n:
+                raise FerlabError(f"{item}: pattern matches no file")
+        elif Path(item).is_dir():
+            n = 0
+            for m in _walk(Path(item), counts):
+                n += 1
+                yield m
+            if not n:
+                raise FerlabError(
+                    f"{item}: no images found in this folder or below (looked for {', '.join(sorted(IMAGE_EXTS))})"
+                )
+        else:
+            yield item
+    if from_list:
+        yield from read_list(from_list)
+
+
+def count_inputs(items: list[str], *, from_list: str | None = None) -> int | None:
+    """How many inputs a run will see (for the progress bar's ETA); None when they come on stdin."""
+    if "-" in items:
+        return None
+    return sum(1 for _ in iter_inputs(items, from_list=from_list))
+
+
+# -- workers
+
+_REC = None
+_ANNOTATE: tuple[Path, list[Path]] | None = None
+
+
+def _start_worker(options: RecognizerOptions, annotate: tuple[Path, list[Path]] | None) -> None:
+    global _REC, _ANNOTATE
+    import cv2
+
+    cv2.setNumThreads(1)  # one core per worker: the pool is the parallelism
+    from ferlab.inference.recognizer import Recognizer
+
+    _REC, _ANNOTATE = Recognizer(options=options), annotate
+
+
+def _run_chunk(paths: list[str]):
+    return _process(_REC, paths, _ANNOTATE)
+
+
+def _process(rec, paths: list[str], annotate: tuple[Path, list[Path]] | None):
+    from ferlab.inference.outputs import annotated_path, write_annotated
+
+    results = rec.run_batch(paths, keep_pixels=annotate is not None)
+    for r in results:
+        if annotate is not None and r.status != "error":
+            try:
+                write_annotated(r, annotated_path(Path(r.source), *annotate))
+            except (FerlabError, OSError) as e:
+                r.status, r.error = "error", f"{r.source}: annotated copy not written ({e})"
+        r.pixels = None  # not sent back across processes
+    return results
+
+
+def _chunks(inputs: Iterable[str], size: int, skip: set[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    for p in inputs:
+        if p in skip:
+            continue
+        chunk.append(p)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def recognize_stream(
+    options: RecognizerOptions,
+    inputs: Iterable[str],
+    *,
+    workers: int = 1,
+    chunk: int = 8,
+    skip: set[str] | None = None,
+    annotate: tuple[Path, list[Path]] | None = None,
+    recognizer=None,
+) -> Iterator:
+    """ImageResults in input order, each as soon as it and those before it are done. skip: inputs
+    to leave out (already recorded by a resumed run). annotate: (folder, input roots) to write
+    annotated copies from the workers. recognizer: an already built one for workers=1."""
+    skip = skip or set()
+    if workers <= 1:
+        from ferlab.inference.recognizer import Recognizer
+
+        rec = recognizer or Recognizer(options=options)
+        for paths in _chunks(inputs, chunk, skip):
+            yield from _process(rec, paths, annotate)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: the workers start clean (no onnxruntime thread pools copied mid-flight by fork)
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(options.replace(threads=1), annotate),
+    )
+    pending: deque = deque()
+    try:
+        for paths in _chunks(inputs, chunk, skip):
+            pending.append(pool.submit(_run_chunk, paths))
+            while len(pending) >= 2 * workers:
+                yield from pending.popleft().result()
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
