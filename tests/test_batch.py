@@ -231,9 +231,18 @@ def test_kill_9_then_resume_records_every_input_exactly_once(tmp_path, suffix):
     proc = subprocess.Popen([*cmd, "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = wait_for_lines(out, 15, proc)
     alive = proc.poll() is None
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert alive and seen >= 15, "the results must be readable while the run is alive"
+    assert children, "two workers were running"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(Path(f"/proc/{c}").exists() for c in children):
+        time.sleep(0.2)
+    # the workers notice their parent is gone and exit: no orphan keeps a core and its memory
+    assert not [c for c in children if Path(f"/proc/{c}").exists()]
     assert main_subprocess([*cmd, "--workers", "1", "--resume"]) == 0
     if suffix == ".jsonl":
         paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
@@ -261,3 +270,37 @@ def test_two_workers_give_the_same_records_as_one(tmp_path):
     for a, b in zip(outs[1], outs[2], strict=True):
         assert [f["label"] for f in a["faces"]] == [f["label"] for f in b["faces"]]
         assert [f["box"] for f in a["faces"]] == [f["box"] for f in b["faces"]]
+
+
+@pytest.mark.slow
+def test_the_ray_engine_on_a_local_instance_writes_the_same_rows_and_resumes_by_shard(tmp_path):
+    """--engine ray on a local Ray (2 CPUs): the --out .parquet schema, one row per face or faceless
+    image, and a resume that skips finished shards and redoes the missing one."""
+    pytest.importorskip("ray")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from ferlab.inference.ray_engine import run_ray
+    from ferlab.options import RecognizerOptions
+
+    photos = many_photos(tmp_path / "in", 10)
+    Image.new("RGB", (100, 100), "gray").save(tmp_path / "in" / "zz_blank.png")
+    out = tmp_path / "ray.parquet"
+    res = run_ray(RecognizerOptions(), [str(tmp_path / "in")], str(out), shard_size=4, actors=2, progress=False)
+    assert res["images"] == 11 and res["shards"] == 3 and res["startup_s"] > 0
+    table = pq.read_table(out)
+    assert table.num_rows == 11 and sorted(set(table.column("status").to_pylist())) == ["no_face", "ok"]
+    assert set(table.column("path").to_pylist()) == {str(p) for p in photos} | {str(tmp_path / "in" / "zz_blank.png")}
+    native = tmp_path / "native.parquet"
+    assert main(["predict", str(tmp_path / "in"), "--out", str(native), "--workers", "1", "--no-progress"]) == 0
+    assert pq.read_table(native).schema.names == table.schema.names
+    shards = sorted(p.name for p in out.iterdir())
+    import shutil
+
+    shutil.rmtree(out / shards[1])  # as if the run had died during the second shard
+    with pytest.raises(FerlabError, match="holds finished shards; --resume continues it"):
+        run_ray(RecognizerOptions(), [str(tmp_path / "in")], str(out), shard_size=4, actors=2, progress=False)
+    again = run_ray(
+        RecognizerOptions(), [str(tmp_path / "in")], str(out), shard_size=4, actors=2, progress=False, resume=True
+    )
+    assert again["shards_skipped"] == 2 and again["images"] == 4
+    assert sorted(p.name for p in out.iterdir()) == shards
+    assert sorted(pq.read_table(out).column("path").to_pylist()) == sorted(table.column("path").to_pylist())

@@ -264,6 +264,8 @@ def cmd_predict(args) -> int:
     items = list(args.paths) + ([str(sample_photo())] if args.sample else [])
     if not items and not args.from_list:
         raise FerlabError("predict needs images: paths, folders or globs, --from-list FILE, - for stdin, or --sample")
+    if args.engine == "ray":
+        return _predict_on_ray(args, items)
     if args.resume and not args.out:
         raise FerlabError("--resume continues an --out file: give --out FILE too")
     _check_outputs(csv_file=args.csv, annotate_dir=args.annotate)
@@ -335,6 +337,37 @@ def cmd_predict(args) -> int:
     return 1 if by_status["error"] else 0
 
 
+def _predict_on_ray(args, items: list[str]) -> int:
+    from ferlab.cli_options import options_from_args
+
+    if not args.out:
+        raise FerlabError("--engine ray writes Parquet: give --out DIR (or DIR.parquet, or a URI such as s3://b/out)")
+    if Path(args.out).suffix.lower() in (".jsonl", ".csv"):
+        raise FerlabError(f"{args.out}: --engine ray writes Parquet shards: give a folder or a .parquet name")
+    if args.json or args.csv or args.annotate or "-" in items:
+        raise FerlabError("--engine ray takes paths, folders, URIs or --from-list, and writes --out only")
+    from ferlab.inference.ray_engine import run_ray
+
+    res = run_ray(
+        options_from_args(args),
+        items,
+        args.out,
+        from_list=args.from_list,
+        address=args.ray_address,
+        resume=args.resume,
+        actors=args.workers,
+        progress=not args.no_progress,
+    )
+    print(
+        f"ray: {res['images']} image(s) in {res['seconds']:.1f} s ({res['images_per_s'] or 0:.1f}/s, "
+        f"{res['actors']} actor(s); Ray start-up {res['startup_s']:.1f} s); {res['shards']} shard(s)"
+        + (f", {res['shards_skipped']} already done" if res["shards_skipped"] else "")
+        + f" → {res['out']}",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def sample_photo() -> Path:
     """The photo shipped with ferlab for a first run (public domain; see samples/README.md)."""
     return Path(__file__).with_name("samples") / "grace_hopper.jpg"
@@ -386,8 +419,13 @@ def _recognizer(args, **changes):
 
 
 def cmd_video(args) -> int:
-    from ferlab.inference.video import process_video
+    from ferlab.inference.video import plot_timeline, process_video
 
+    if args.plot:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:  # before the video, not after it
+            raise FerlabError("--plot needs matplotlib: pip install 'ferlab[train]' (or matplotlib itself)")
     rec = _recognizer(args)
     res = process_video(
         args.source,
@@ -399,12 +437,30 @@ def cmd_video(args) -> int:
         max_frames=args.max_frames,
         progress=not args.no_progress,
     )
+    timeline = res.pop("timeline")
+    if args.plot:
+        plot_timeline(timeline, args.plot)
+    if args.json:
+        _print_json(res)
+        return 0
     print(
-        f"{args.source}: {res['frames']} frames, {res['rows']} face rows, {res['tracks']} track(s), "
-        f"{res['fps']:.1f} frames/s"
-        + (f"; annotated video {args.out}" if args.out else "")
-        + (f"; csv {args.csv}" if args.csv else "")
+        f"{args.source}: {res['frames']} frames, {res['rows']} face rows, {res['n_tracks']} track(s), "
+        f"{res['fps']:.1f} frames/s (model loading excluded)"
+        + (" — interrupted, what was recorded is kept" if res["interrupted"] else "")
     )
+    for t, info in res["tracks"].items():
+        top = sorted(info["share"].items(), key=lambda kv: -kv[1])[:3]
+        print(f"  track {t}: {info['frames']} frames: " + ", ".join(f"{c} {v:.0%}" for c, v in top))
+    if res["video"]["face_frames"]:
+        top = sorted(res["video"]["share"].items(), key=lambda kv: -kv[1])[:4]
+        print("  whole video: " + ", ".join(f"{c} {v:.0%}" for c, v in top))
+    if args.out:
+        playable = "plays in browsers" if res["codec"] == "avc1" else "MPEG-4 part 2: plays in VLC, not every browser"
+        print(f"  annotated video: {args.out} (codec {res['codec']}: {playable})")
+    if args.csv:
+        print(f"  csv: {args.csv}")
+    if args.plot:
+        print(f"  emotions over time: {args.plot}")
     return 0
 
 
@@ -821,6 +877,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--no-progress", action="store_true", help="no progress bar on stderr (with --out)")
     pr.add_argument(
+        "--engine",
+        choices=["native", "ray"],
+        default="native",
+        help="native: worker processes on this machine; ray: a Ray Data pipeline (pip install 'ferlab[ray]'), "
+        "writing Parquet shards to --out",
+    )
+    pr.add_argument("--ray-address", metavar="ADDR", help="a running Ray cluster (default: start a local one)")
+    pr.add_argument(
         "--json", action="store_true", help="print every image's faces as one JSON array at the end (small runs)"
     )
     pr.add_argument("--csv", metavar="FILE", help="write one CSV row per face at the end (small runs; see --out)")
@@ -839,6 +903,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--smooth", type=_at_least_one, default=1, help="average each track's probabilities over K detections"
     )
     v.add_argument("--max-frames", type=_at_least_one, help="stop after this many frames")
+    v.add_argument("--json", action="store_true", help="print the summary (per track and whole video) as JSON")
+    v.add_argument("--plot", metavar="FILE", help="write a figure of the emotions over time, a row per track")
     # Real time comes first: one pass per face and frames searched at 320 px, whatever photos use.
     add_recognizer_args(v, mode="video")
     v.add_argument("--detect-side", dest="search_side", type=int, help=argparse.SUPPRESS)  # the old name

@@ -161,10 +161,24 @@ _REC = None
 _ANNOTATE: tuple[Path, list[Path]] | None = None
 
 
-def _start_worker(options: RecognizerOptions, annotate: tuple[Path, list[Path]] | None) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed (kill -9 leaves no one to stop the pool) exits too."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _start_worker(options: RecognizerOptions, annotate: tuple[Path, list[Path]] | None, parent: int) -> None:
     global _REC, _ANNOTATE
     import cv2
 
+    _exit_with_parent(parent)
     cv2.setNumThreads(1)  # one core per worker: the pool is the parallelism
     from ferlab.inference.recognizer import Recognizer
 
@@ -231,7 +245,7 @@ def recognize_stream(
         workers,
         mp_context=mp.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(options.replace(threads=1), annotate),
+        initargs=(options.replace(threads=1), annotate, os.getpid()),
     )
     pending: deque = deque()
     try:

@@ -24,7 +24,7 @@ from ferlab.detectors import build_detector, check_searchable, detector_spec, re
 from ferlab.detectors.base import Detection, FaceDetector, sort_detections
 from ferlab.errors import FerlabError
 from ferlab.inference.faces import face_crop, to_face_array
-from ferlab.inference.images import open_image
+from ferlab.inference.images import open_image, open_image_bytes
 from ferlab.options import DetectorOptions, RecognizerOptions
 from ferlab.preprocess import to_model_input_np
 from ferlab.runtime.probs import temper
@@ -344,13 +344,17 @@ class Recognizer:
     def run_batch(
         self, images: list[ImageLike], *, bgr: bool = False, names: list[str | None] | None = None, keep_pixels=False
     ) -> list[ImageResult]:
-        """`run` over several images, their faces classified in one model call. keep_pixels: keep
-        each decoded image on its result (for drawing annotated copies)."""
+        """`run` over several images (anything `run` takes, or an image file's bytes), their faces
+        classified in one model call. keep_pixels: keep each decoded image on its result (for
+        drawing annotated copies)."""
         staged: list[tuple[ImageResult, FoundFaces, float]] = []
         for im, name in zip(images, names or [None] * len(images), strict=True):
             where = name or _where(im)
             try:
-                rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side, searchable=True)
+                if isinstance(im, bytes | bytearray | memoryview):  # an image file's bytes (Ray, uploads)
+                    rgb, scale = open_image_bytes(bytes(im), where, min_side=self.decode_side, searchable=True)
+                else:
+                    rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side, searchable=True)
                 found = self.find_faces(rgb, where=where, max_faces=self.options.max_faces)
             except FerlabError as e:
                 staged.append((ImageResult(where, "error", [], error=str(e)), FoundFaces(), 1.0))

@@ -85,6 +85,80 @@ def open_source(source: str) -> cv2.VideoCapture:
     return cap
 
 
+@dataclass
+class FrameResult:
+    """One frame: its number, its time in the video, and the faces seen (each with its track id).
+    Faces are those of the last detection on frames between detections (`every` > 1)."""
+
+    frame: int
+    time_s: float
+    faces: list[tuple[int, object]]  # (track id, Face)
+    detected: bool  # whether this frame was searched (else the faces are carried over)
+    rgb: np.ndarray | None = field(default=None, repr=False)
+
+
+def iter_video(
+    source: str, rec: Recognizer, *, every: int = 1, smooth: int = 1, max_frames: int | None = None, keep_rgb=False
+):
+    """The Python API for video: yields a FrameResult per frame, as it is read.
+
+    for fr in iter_video("clip.mp4", Recognizer(mode="video")):
+        for track, face in fr.faces:
+            print(fr.time_s, track, face.label)
+    """
+    cap = open_source(source)
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    tracker = IouTracker(smooth=smooth)
+    # Frames are searched at the video preset's size (faces in video are rarely tiny): several times faster.
+    detector = rec.detector if rec.options.mode == "video" else rec.video_detector()
+    frame_no, last = 0, []
+    try:
+        while max_frames is None or frame_no < max_frames:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            searched = frame_no % max(1, every) == 0
+            if searched:
+                found = rec.find_faces(rgb, detector=detector, where=f"frame {frame_no}")
+                dets = [f.detection for f in found]
+                probs = (
+                    rec.probabilities(np.stack([f.crop for f in found])) if found else np.zeros((0, len(rec.classes)))
+                )
+                tracked = tracker.update(frame_no, [d.box for d in dets], probs)
+                last = [(tid, rec.faces_from([d], p[None])[0]) for (tid, p), d in zip(tracked, dets, strict=True)]
+            yield FrameResult(frame_no, round(frame_no / fps, 3), last, searched, rgb if keep_rgb else None)
+            frame_no += 1
+    finally:
+        cap.release()
+
+
+def video_summary(per_track: dict[int, list[str]], classes: list[str]) -> dict:
+    """Share of the searched frames each emotion held, per track and over the whole video."""
+
+    def shares(labels: list[str]) -> dict:
+        n = len(labels)
+        return {c: round(labels.count(c) / n, 4) for c in [*classes, "uncertain"] if labels.count(c)} if n else {}
+
+    everything = [lab for labels in per_track.values() for lab in labels]
+    return {
+        "tracks": {str(t): {"frames": len(v), "share": shares(v)} for t, v in sorted(per_track.items())},
+        "video": {"face_frames": len(everything), "share": shares(everything)},
+    }
+
+
+def open_video_writer(out: str, fps: float, size: tuple[int, int]):
+    """(writer, temp path, codec): H.264 where this OpenCV build can encode it (browsers play
+    it), else MPEG-4 part 2 (plays in VLC and most desktop players, not in every browser)."""
+    tmp = str(Path(out).with_name(f".{Path(out).stem}.tmp{Path(out).suffix or '.mp4'}"))
+    for codec in ("avc1", "mp4v"):
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*codec), fps, size)
+        if writer.isOpened():
+            return writer, tmp, codec
+        writer.release()
+    raise FerlabError(f"{out}: cannot open for writing as video")
+
+
 def process_video(
     source: str,
     rec: Recognizer,
@@ -96,88 +170,114 @@ def process_video(
     max_frames: int | None = None,
     progress: bool = True,
 ) -> dict:
-    cap = open_source(source)
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
-    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    """`ferlab video`: CSV rows written as they come (flushed every frame), the annotated video
+    finalised even on Ctrl-C (what was recorded is kept), and a summary per track."""
+    from ferlab.inference.outputs import RUN_COLUMNS, VIDEO_COLUMNS, RunInfo, face_columns, face_row
+
+    cap_probe = open_source(source)
+    fps = cap_probe.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(cap_probe.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    cap_probe.release()
     if max_frames:
         total = min(total or max_frames, max_frames)
-    tracker = IouTracker(smooth=smooth)
-    # Frames are searched at reduced size (faces in video are rarely tiny): several times faster.
-    detector = rec.detector if rec.options.mode == "video" else rec.video_detector()
-    writer = None
-    tmp_out = None
-    rows: list[list] = []
-    classes = rec.classes
-    frame_no, last = 0, []
-    t0 = time.perf_counter()
+    run = RunInfo.of(rec)
+    classes = list(rec.classes)
+    writer = tmp_out = codec = None
+    fh = None
+    if csv_path:
+        fh = open(csv_path, "w", newline="")
+        rows_out = csv.writer(fh)
+        rows_out.writerow([*VIDEO_COLUMNS, *face_columns(classes), *RUN_COLUMNS])
+    n_rows, frames, interrupted = 0, 0, False
+    per_track: dict[int, list[tuple[float, str]]] = {}
     bar = tqdm(
         total=total,
         unit="frame",
         disable=not progress,
         desc=Path(source).name if not source.isdigit() else f"webcam {source}",
     )
+    t0 = None
     try:
-        while max_frames is None or frame_no < max_frames:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-            if frame_no % max(1, every) == 0:
-                found = rec.find_faces(rgb, detector=detector, where=f"frame {frame_no}")
-                dets = [f.detection for f in found]
-                probs = rec.probabilities(np.stack([f.crop for f in found])) if found else np.zeros((0, len(classes)))
-                tracked = tracker.update(frame_no, [d.box for d in dets], probs)
-                last = []
-                for (tid, p), d in zip(tracked, dets, strict=True):
-                    face = rec.faces_from([d], p[None])[0]
-                    last.append((tid, face))
-                    rows.append(
-                        [
-                            frame_no,
-                            round(frame_no / fps, 3),
-                            tid,
-                            *d.box,
-                            round(d.score, 3),
-                            face.label,
-                            *(round(float(v), 5) for v in p),
-                            rec.name,
-                            rec.tta,
-                        ]
-                    )
+        for fr in iter_video(source, rec, every=every, smooth=smooth, max_frames=max_frames, keep_rgb=bool(out)):
+            if fr.detected:
+                for tid, face in fr.faces:
+                    per_track.setdefault(tid, []).append((fr.time_s, face.label))
+                if fh is not None:
+                    for i, (tid, face) in enumerate(fr.faces, 1):
+                        rows_out.writerow([fr.frame, fr.time_s, tid, *face_row(i, face, classes), *run.values()])
+                        n_rows += 1
+                    fh.flush()
             if out:
                 if writer is None:
-                    h, w = bgr.shape[:2]
-                    tmp_out = str(Path(out).with_name(f".{Path(out).stem}.tmp{Path(out).suffix or '.mp4'}"))
-                    writer = cv2.VideoWriter(tmp_out, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                    if not writer.isOpened():
-                        raise FerlabError(f"{out}: cannot open for writing as video")
-                writer.write(annotate(rgb, [f for _, f in last]))
-            frame_no += 1
+                    h, w = fr.rgb.shape[:2]
+                    writer, tmp_out, codec = open_video_writer(out, fps, (w, h))
+                writer.write(annotate(fr.rgb, [f for _, f in fr.faces], numbers=[t for t, _ in fr.faces]))
+            frames += 1
+            if t0 is None:  # frames/s from the second frame: the first pays for warming the sessions up
+                t0 = time.perf_counter()
             bar.update(1)
-            bar.set_postfix(fps=f"{frame_no / (time.perf_counter() - t0):.1f}", faces=len(last))
+            if frames > 1:
+                bar.set_postfix(fps=f"{(frames - 1) / (time.perf_counter() - t0):.1f}", faces=len(fr.faces))
+    except KeyboardInterrupt:
+        interrupted = True  # the only way to stop a webcam: keep what was recorded
+    except BaseException:
+        if writer is not None:
+            writer.release()
+            writer = None
+        if tmp_out and os.path.exists(tmp_out):
+            os.unlink(tmp_out)
+        raise
     finally:
         bar.close()
-        cap.release()
+        if fh is not None:
+            fh.close()
         if writer is not None:
             writer.release()
     if out and tmp_out:
         os.replace(tmp_out, out)
-    if csv_path:
-        from ferlab.io import atomic_write
-
-        def write(tmp: str) -> None:
-            with open(tmp, "w", newline="") as fh:
-                w = csv.writer(fh)
-                # each row says which model and test-time augmentation made its numbers
-                w.writerow(["frame", "time_s", "track", "x", "y", "w", "h", "score", "label", *classes, "model", "tta"])
-                w.writerows(rows)
-
-        atomic_write(csv_path, write)
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 if t0 else 0.0
     return {
-        "frames": frame_no,
-        "rows": len(rows),
-        "seconds": seconds,
-        "fps": frame_no / seconds if seconds else 0.0,
-        "tracks": tracker._next - 1,
+        "source": source,
+        "frames": frames,
+        "rows": n_rows,
+        "seconds": round(seconds, 3),
+        "fps": (frames - 1) / seconds if seconds and frames > 1 else 0.0,
+        "n_tracks": len(per_track),
+        "interrupted": interrupted,
+        "codec": codec,
+        "model": rec.name,
+        "tta": rec.tta,
+        **video_summary({t: [lab for _, lab in v] for t, v in per_track.items()}, classes),
+        "timeline": per_track,  # (time, label) per track: for plot_timeline, not for printing
     }
+
+
+def plot_timeline(per_track: dict[int, list], out: str) -> None:
+    """Emotions over time, one row per track (matplotlib: the [train] extra)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ferlab.io import atomic_write
+    from ferlab.labels import COLOURS
+
+    tracks = sorted(per_track)
+    fig, axes = plt.subplots(max(1, len(tracks)), 1, figsize=(9, 1.2 + 0.9 * max(1, len(tracks))), squeeze=False)
+    for ax, t in zip(axes[:, 0], tracks or [None], strict=True):
+        if t is None:
+            ax.text(0.5, 0.5, "no face found", ha="center", va="center")
+            ax.set_axis_off()
+            continue
+        points = per_track[t]
+        for time_s, label in points:
+            ax.barh(0, 1 / 30, left=time_s, color=COLOURS.get(label, "#999999"), height=0.8)
+        ax.set_yticks([0], [f"track {t}"])
+        ax.set_xlim(0, max(p[0] for p in points) + 0.1)
+    axes[-1, 0].set_xlabel("time (s)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
+    fig.legend(handles, list(COLOURS), loc="upper center", ncol=len(COLOURS), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fmt = Path(out).suffix.lstrip(".") or "png"
+    atomic_write(out, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120))
+    plt.close(fig)
