@@ -375,3 +375,55 @@ def test_annotate_mirrors_the_input_tree_and_keeps_png(tmp_path):
     made = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert made == ["a/img_annotated.png", "b/img_annotated.png"]
     assert Image.open(out / "a" / "img_annotated.png").format == "PNG"
+
+
+# ----------------------------------------------------------------------------- round two
+
+
+def test_an_exported_onnx_file_works_as_the_model(tmp_path, capsys):
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", "--onnx", str(onnx_file)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(PHOTO), "--model", str(onnx_file), "--json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert len(res["faces"]) == 1 and res["model"] == "fer-vgg-wide"
+    assert main(["predict", str(PHOTO), "--model", str(onnx_file), "--backend", "torch"]) == 2
+    assert "runs with --backend onnxruntime only" in capsys.readouterr().err
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"not onnx at all")
+    assert main(["predict", str(PHOTO), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable ONNX model" in err and err.count("\n") == 1
+
+
+def test_classify_faces_takes_bgr_and_calls_an_empty_crop_uncertain():
+    import cv2
+
+    from ferlab.inference.recognizer import Recognizer
+
+    rec = Recognizer()
+    face = np.asarray(Image.open(PHOTO).convert("RGB"))[130:340, 175:360]
+    rgb = rec.classify_faces(face)[0]
+    bgr = rec.classify_faces(np.ascontiguousarray(face[:, :, ::-1]), bgr=True)[0]
+    assert bgr.probs == pytest.approx(rgb.probs, abs=1e-5)
+    im = cv2.imread(str(PHOTO))[130:340, 175:360]  # OpenCV's BGR: the same answer with bgr=True
+    assert rec.classify_faces(im, bgr=True)[0].probs == pytest.approx(rgb.probs, abs=1e-5)
+    black = rec.classify_faces(np.zeros((48, 48), np.uint8))[0]
+    assert black.label == "uncertain" and black.confidence == pytest.approx(1 / 7)
+
+
+def test_evaluating_whole_photos_without_detect_warns(tmp_path, capsys):
+    for c in ("happy", "sad"):
+        (tmp_path / "photos" / c).mkdir(parents=True)
+        (tmp_path / "photos" / c / "a.jpg").write_bytes(PHOTO.read_bytes())
+    assert main(["evaluate", "--data", str(tmp_path / "photos")]) == 0
+    err = capsys.readouterr().err
+    assert "ferlab: warning:" in err and "whole photos, not face crops?" in err and "--detect" in err
+
+
+def test_a_missing_yunet_file_is_reported_once_before_any_image(tmp_path, capsys):
+    for i in range(3):
+        (tmp_path / f"p{i}.jpg").write_bytes(PHOTO.read_bytes())
+    rc = main(["predict", str(tmp_path), "--detector", "yunet", "--detector-weights", str(tmp_path / "none.onnx")])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("ferlab: error:") == 1 and "none.onnx" in err

@@ -145,3 +145,17 @@ def test_a_new_detector_is_one_registered_class(monkeypatch, photo):
     rec = Recognizer(detector="whole")
     (face,) = rec.predict(np.asarray(photo))
     assert face.box == (0, 0, photo.shape[1], photo.shape[0]) and rec.detector.max_side == 64
+
+
+def test_the_device_is_chosen_and_said(capsys):
+    """--device auto takes a GPU where one is usable; cuda where none is says so in one line."""
+    import onnxruntime as ort
+
+    rec = Recognizer()
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    assert rec.runs_on == ("onnxruntime on CUDA" if has_cuda else "onnxruntime on CPU")
+    assert main(["predict", str(PHOTO)]) == 0
+    assert f"zoomflip, {rec.runs_on})" in capsys.readouterr().out
+    if not has_cuda:
+        assert main(["predict", str(PHOTO), "--device", "cuda"]) == 2
+        assert "this onnxruntime has no CUDA provider" in capsys.readouterr().err

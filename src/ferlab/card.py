@@ -67,7 +67,11 @@ def bundled_models() -> list[str]:
 def looks_like_path(ref: str | os.PathLike) -> bool:
     if not isinstance(ref, str):
         return True  # a Path object is a path
-    return any(sep in ref for sep in ("/", os.sep)) or ref.startswith((".", "~")) or ref.endswith(".safetensors")
+    return (
+        any(sep in ref for sep in ("/", os.sep))
+        or ref.startswith((".", "~"))
+        or ref.endswith((".safetensors", ".onnx"))
+    )
 
 
 def resolve(ref: str | os.PathLike | None) -> Path:
@@ -101,10 +105,35 @@ def resolve(ref: str | os.PathLike | None) -> Path:
     )
 
 
+def read_onnx_card(f: Path) -> dict:
+    """The card of an ONNX file ferlab exported (`ferlab export`, or a bundled .int8.onnx): it
+    runs with onnxruntime as it is, no checkpoint needed."""
+    try:
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        meta = ort.InferenceSession(str(f), opts, providers=["CPUExecutionProvider"]).get_modelmeta()
+    except Exception as e:  # onnxruntime raises its own types for a file that is not ONNX
+        raise FerlabError(f"{f}: not a readable ONNX model ({str(e).strip()[:120]})") from None
+    if "ferlab_card" not in meta.custom_metadata_map:
+        raise FerlabError(
+            f"{f}: an ONNX model without a ferlab card (not exported by `ferlab export`): ferlab needs its "
+            "classes and preprocessing; pass the checkpoint it came from instead"
+        )
+    card = json.loads(meta.custom_metadata_map["ferlab_card"])
+    card["_path"] = card["_onnx"] = str(f)
+    card["inference"] = {**card.get("inference", {}), "backend": "onnxruntime", "precision": "fp32"}
+    card["inference"].pop("onnx_int8", None)
+    return card
+
+
 def read_card(ref: str | os.PathLike | None) -> dict:
     from safetensors import SafetensorError, safe_open
 
     f = resolve(ref)
+    if f.suffix.lower() == ".onnx":
+        return read_onnx_card(f)
     try:
         with safe_open(str(f), framework="numpy") as sf:
             meta = sf.metadata() or {}

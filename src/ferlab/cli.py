@@ -206,6 +206,8 @@ def cmd_evaluate(args) -> int:
         )
     if args.out:
         atomic_write_json(args.out, res)
+    if res.get("warning"):
+        print(f"ferlab: warning: {res['warning']}", file=sys.stderr)
     if args.json:
         _print_json(res)
         return 0
@@ -317,7 +319,7 @@ def cmd_predict(args) -> int:
     if args.json:
         _print_json([image_record(r, run) for r in kept if r.status != "error"])
     elif not out and by_status["ok"] + by_status["no_face"]:
-        print(f"(model {rec.name}, test-time augmentation {rec.tta})")
+        print(f"(model {rec.name}, test-time augmentation {rec.tta}, {rec.runs_on})")
     if args.csv:
         write_faces_csv(args.csv, [r for r in kept if r.status == "ok"], run)
     n = sum(by_status.values())
@@ -839,11 +841,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--tta",
         nargs="?",
         const="flip",
-        default="none",
+        default="card",
         choices=[*TTA_MODES, "card"],
         metavar="MODE",
-        help="test-time augmentation for inputs that need evaluating: none (default), flip, multi, "
-        "or card (what each model ships)",
+        help="test-time augmentation for inputs that need evaluating: card (default: each model as it ships), "
+        "none, flip, zoomflip, multi",
     )
     c.set_defaults(func=cmd_compare)
 

@@ -60,6 +60,13 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
         "--precision", choices=["fp32", "int8"], help="onnxruntime weights (default: what the model's card ships)"
     )
     p.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="where the model runs: auto (default: a GPU where onnxruntime's CUDA provider or torch can use one, "
+        "else the CPU), cpu, cuda",
+    )
+    p.add_argument(
         "--min-confidence",
         type=_probability,
         default=0.0,
@@ -108,6 +115,7 @@ def options_from_args(args: argparse.Namespace) -> RecognizerOptions:
         precision=args.precision,
         min_confidence=args.min_confidence,
         max_faces=args.max_faces,
+        device=args.device,
     )
 
 

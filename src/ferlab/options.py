@@ -57,7 +57,7 @@ class RecognizerOptions:
     min_confidence: float = 0.0  # below it a face is labelled "uncertain"
     max_faces: int | None = None  # classify only the largest N faces per image
     margin: float = 0.1  # context around a box for the square crop (no alignment)
-    device: str = "cpu"  # torch device for the torch backend
+    device: str = "auto"  # "auto" (a GPU where one is usable, else the CPU), "cpu", "cuda", or a torch device
     threads: int | None = None  # onnxruntime threads per session (workers use 1 each)
 
     def __post_init__(self) -> None:

@@ -12,6 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Face crops are 48 px in FER-2013 and rarely above 300 px elsewhere (RAF-DB 100, AffectNet 224):
+# a folder whose images are this large on median holds photos, not crops
+PHOTO_SIDE_HINT = 400
+
 
 def recognizer_probs(rec, images: np.ndarray, batch: int = 256) -> np.ndarray:
     """(N, classes) probabilities of uint8 (N,48,48) faces, through the recognizer's own path."""
@@ -121,10 +125,11 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
     from ferlab.labels import CLASSES
 
     folder = read_labelled_folder(root)
-    crops, keep, unreadable, no_face = [], [], [], 0
+    crops, keep, unreadable, no_face, sides = [], [], [], 0, []
     for i, f in enumerate(tqdm(folder.files, desc="images", unit="img", disable=not progress)):
         try:
             rgb = load_image(f)
+            sides.append(max(rgb.shape[:2]))
             if detect:
                 found = rec.find_faces(rgb, where=str(f))
                 if not found:
@@ -139,6 +144,14 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
             continue
         keep.append(i)
     labels = folder.labels[keep]
+    warning = None
+    if not detect and sides:
+        median_side = float(np.median(sides))
+        if median_side >= PHOTO_SIDE_HINT:
+            warning = (
+                f"{root}: images are {median_side:.0f} px on their longer side (median): whole photos, not face "
+                "crops? each was classified as one face; --detect finds the faces first"
+            )
     probs = recognizer_probs(rec, np.stack(crops)) if crops else np.zeros((0, len(CLASSES)), np.float32)
     m = scores(probs, labels)
     present = [c for c in CLASSES if m["support"][c] > 0]
@@ -161,6 +174,7 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
         "unreadable": len(unreadable),
         "unreadable_examples": unreadable[:5],
         "no_face": no_face,
+        "warning": warning,
         # every readable image counts, an image whose face was missed counts as wrong
         "accuracy_all_images": float(m["accuracy"] * m["n"] / counted) if counted else float("nan"),
         "balanced_accuracy": float(np.mean([m["per_class"][c] for c in present])) if present else float("nan"),

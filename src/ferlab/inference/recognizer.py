@@ -32,6 +32,8 @@ from ferlab.tta import averaged_np, tta_mode
 
 # the label of a face whose most likely class is less probable than Recognizer(min_confidence=...)
 UNCERTAIN = "uncertain"
+# a face crop whose gray levels span less than this holds nothing to classify (all black, all white)
+FLAT_RANGE = 8
 
 if TYPE_CHECKING:
     import torch
@@ -145,7 +147,8 @@ class Recognizer:
     calibrated: apply the temperature the card carries (fitted on held-out data), so a face's
         confidence means what it says; the predicted class is the same either way.
     min_confidence: faces whose top probability is below this are labelled "uncertain".
-    device: torch device for the torch backend.
+    device: "auto" (default: onnxruntime's CUDA provider or torch's GPU where usable, else the
+        CPU), "cpu", "cuda", or a torch device; `runs_on` says which was used.
     detector: "centerface" (default, shipped), "yunet" (weights where found, see
         `detector_weights`), "haar", or any object with `detect(rgb) -> list[Detection]`.
     detector_weights: path of the detector's weights where it needs them (YuNet).
@@ -187,19 +190,22 @@ class Recognizer:
         self.card = read_card(opts.model)
         shipped = self.card.get("inference", {})
         backend = opts.backend or shipped.get("backend", "torch")
+        if self.card.get("_onnx") and backend != "onnxruntime":
+            raise FerlabError(f"{self.card['_onnx']}: an ONNX file runs with --backend onnxruntime only")
         precision = opts.precision or (shipped.get("precision", "fp32") if backend == "onnxruntime" else "fp32")
         if precision == "int8" and (backend != "onnxruntime" or not shipped.get("onnx_int8")):
             raise FerlabError(
                 f"{self.card['name']}: int8 needs the onnxruntime backend and a model that ships an int8 file"
             )
-        self.backend, self.precision, self.device = backend, precision, opts.device
+        self.backend, self.precision = backend, precision
+        self.device = _torch_device(opts.device) if backend == "torch" else opts.device
         self.temperature = float(shipped.get("temperature", 1.0)) if opts.calibrated else 1.0
         self.min_confidence = float(opts.min_confidence)
         self._model = None
         if backend == "torch":
             from ferlab.checkpoint import load_model
 
-            self._model, self.card = load_model(self.card["_path"], device=opts.device)
+            self._model, self.card = load_model(self.card["_path"], device=self.device)
         self.classes: list[str] = list(self.card["classes"])
         # the card says which test-time augmentation the model was measured and shipped with;
         # video runs one pass per face unless told otherwise (real time comes first)
@@ -216,8 +222,11 @@ class Recognizer:
 
             from ferlab.runtime.onnx import OnnxSession
 
-            if precision == "int8":
-                self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"], threads=opts.threads)
+            run_on = {"threads": opts.threads, "device": opts.device}
+            if self.card.get("_onnx"):  # an exported ONNX file given as the model
+                self._ort = OnnxSession(self.card["_onnx"], **run_on)
+            elif precision == "int8":
+                self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"], **run_on)
             else:
                 from ferlab.checkpoint import onnx_session
 
@@ -236,6 +245,14 @@ class Recognizer:
     def decode_side(self) -> int:
         """Large JPEG files are decoded reduced to about this longer side: twice the detector's search size."""
         return 2 * getattr(self.detector, "max_side", self.search_side)
+
+    @property
+    def runs_on(self) -> str:
+        """Where the classifier runs, in words: "onnxruntime on CPU", "torch on cuda:0"..."""
+        if self._ort is not None:
+            provider = self._ort.session.get_providers()[0]
+            return f"onnxruntime on {'CUDA' if provider.startswith('CUDA') else 'CPU'}"
+        return f"torch on {self.device}"
 
     @property
     def detector_name(self) -> str:
@@ -299,15 +316,27 @@ class Recognizer:
             for d, p in zip(dets, probs, strict=True)
         ]
 
-    def classify_faces(self, crops: ImageLike | list[ImageLike] | np.ndarray) -> list[Face]:
+    def classify_faces(self, crops: ImageLike | list[ImageLike] | np.ndarray, *, bgr: bool = False) -> list[Face]:
         """Already-cropped faces, no detection: one face (a path, PIL image or array H×W / H×W×C),
-        a list of them, or a stack as an array (N×H×W uint8 gray, or N×H×W×C). Each Face's box
-        is the whole crop, (0, 0, its width, its height)."""
-        images = [open_image(c)[0] for c in _face_inputs(crops)]
+        a list of them, or a stack as an array (N×H×W uint8 gray, or N×H×W×C). bgr=True for
+        arrays in OpenCV's channel order (`cv2.imread`). Each Face's box is the whole crop.
+
+        Framing: the model was trained on FER-2013's crops — the face filling the square, from
+        the eyebrows to the chin, upright. `predict` frames each face that way (turned upright on
+        its eyes); a raw `face.box` crop is looser and can get another label, so pass crops
+        framed like FER-2013's, or use `predict`. A crop with no content (all one colour, such
+        as an all-black frame) is labelled "uncertain" with uniform probabilities."""
+        images = [open_image(c, bgr=bgr)[0] for c in _face_inputs(crops)]
         if not images:
             return []
-        probs = self.probabilities(np.stack([to_face_array(im) for im in images]))
-        return self.faces_from([Detection((0, 0, im.shape[1], im.shape[0]), 1.0) for im in images], probs)
+        arrays = np.stack([to_face_array(im) for im in images])
+        probs = self.probabilities(arrays)
+        flat = (arrays.max(axis=(1, 2)).astype(int) - arrays.min(axis=(1, 2))) < FLAT_RANGE
+        probs[flat] = 1.0 / len(self.classes)
+        faces = self.faces_from([Detection((0, 0, im.shape[1], im.shape[0]), 1.0) for im in images], probs)
+        for i in np.flatnonzero(flat):
+            faces[i] = replace(faces[i], label=UNCERTAIN)
+        return faces
 
     # -- detection: the one path from an image to model inputs (photos, video, server, explain)
     def find_faces(
@@ -394,6 +423,14 @@ class Recognizer:
             if r.status == "error":
                 raise FerlabError(r.error)
         return [r.faces for r in results]
+
+
+def _torch_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _where(image) -> str:

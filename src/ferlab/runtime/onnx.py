@@ -57,8 +57,24 @@ def export_onnx(model: torch.nn.Module, card: dict, out: str | os.PathLike, opse
     return Path(out)
 
 
-def ort_session(path: str | os.PathLike, threads: int | None = None):
-    """An onnxruntime CPU session, quiet, with a clear error where onnxruntime is missing."""
+def providers_for(device: str = "cpu") -> list[str]:
+    """onnxruntime execution providers for a device: "cpu", "cuda" (refused where this
+    onnxruntime has no CUDA provider), or "auto" (CUDA where installed, else CPU)."""
+    import onnxruntime as ort
+
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "cuda" and not has_cuda:
+        raise FerlabError(
+            "--device cuda: this onnxruntime has no CUDA provider (pip install onnxruntime-gpu, with a CUDA driver)"
+        )
+    if device in ("cuda", "auto") and has_cuda:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def ort_session(path: str | os.PathLike, threads: int | None = None, device: str = "cpu"):
+    """An onnxruntime session (CPU, or CUDA where asked for and installed), quiet, with a clear
+    error where onnxruntime is missing."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -71,7 +87,7 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), opts, providers=providers_for(device))
 
 
 def export_cache_path(card: dict) -> Path:
@@ -83,9 +99,9 @@ def export_cache_path(card: dict) -> Path:
 
 
 class OnnxSession:
-    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu") -> None:
         self.path = str(path)
-        self.session = ort_session(self.path, threads=threads)
+        self.session = ort_session(self.path, threads=threads, device=device)
         meta = self.session.get_modelmeta().custom_metadata_map
         self.card = json.loads(meta["ferlab_card"]) if "ferlab_card" in meta else None
 
