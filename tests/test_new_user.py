@@ -8,6 +8,7 @@ import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -427,3 +428,28 @@ def test_a_missing_yunet_file_is_reported_once_before_any_image(tmp_path, capsys
     rc = main(["predict", str(tmp_path), "--detector", "yunet", "--detector-weights", str(tmp_path / "none.onnx")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("ferlab: error:") == 1 and "none.onnx" in err
+
+
+def test_bundle_writes_to_the_users_models_folder_and_names_find_it(ckpt, tmp_path, monkeypatch, capsys):
+    """`ferlab bundle` no longer writes into the installed package: into $FERLAB_MODELS (default
+    ~/.local/share/ferlab/models), where a bare name finds it."""
+    import shutil
+
+    from ferlab.card import resolve
+
+    monkeypatch.setenv("FERLAB_MODELS", str(tmp_path / "models"))
+    seen = {}
+
+    def fake_bundle(source, name, *, out_dir, **kw):
+        seen["out_dir"] = out_dir
+        shutil.copy(Path(ckpt) / "model.safetensors", out_dir / f"{name}.safetensors")
+        return out_dir / f"{name}.safetensors"
+
+    monkeypatch.setattr("ferlab.weights_bundle.bundle", fake_bundle)
+    assert main(["bundle", str(ckpt), "--name", "my-model"]) == 0
+    out = capsys.readouterr().out
+    assert seen["out_dir"] == tmp_path / "models" and "--model my-model" in out
+    assert resolve("my-model") == tmp_path / "models" / "my-model.safetensors"
+    assert main(["models", "--json"]) == 0
+    mine = {b["name"]: b for b in json.loads(capsys.readouterr().out)["bundled"]}["my-model"]
+    assert mine["yours"] is True

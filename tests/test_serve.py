@@ -89,6 +89,8 @@ def test_models_health_docs(client):
     assert page.status_code == 200 and "<canvas" in page.text
     assert "http" not in page.text.replace("http-equiv", "")  # no external CDN
     assert client.get("/static/app.js").status_code == 200
+    icon = client.get("/favicon.ico")  # asked for on every page load: not a 404
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
 
 
 @pytest.mark.parametrize(
@@ -572,6 +574,25 @@ def test_sigterm_drains_and_exits_0(ckpt):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0, proc.stderr.read()
         assert time.time() - t < 6
+        # it said where it listens, once it did
+        assert f"ferlab: serving m1 on http://127.0.0.1:{port}/ (page /, API POST /v1/predict" in proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_bad_or_busy_port_is_one_line_before_any_model_loads(capsys):
+    import socket
+
+    from ferlab.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--port", "99999"])
+    assert e.value.code == 2 and "a TCP port is 1-65535, got 99999" in capsys.readouterr().err
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"127.0.0.1:{port}: cannot listen there: in use" in err

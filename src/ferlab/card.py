@@ -64,6 +64,14 @@ def bundled_models() -> list[str]:
     return sorted(p.stem for p in BUNDLED_DIR.glob("*.safetensors"))
 
 
+def user_models() -> list[str]:
+    """Models the user bundled (`ferlab bundle`, into ferlab.paths.user_models_dir)."""
+    from ferlab.paths import user_models_dir
+
+    d = user_models_dir()
+    return sorted(p.stem for p in d.glob("*.safetensors")) if d.is_dir() else []
+
+
 def looks_like_path(ref: str | os.PathLike) -> bool:
     if not isinstance(ref, str):
         return True  # a Path object is a path
@@ -81,11 +89,16 @@ def resolve(ref: str | os.PathLike | None) -> Path:
     if not isinstance(ref, str | os.PathLike):
         raise FerlabError(f"model reference must be a bundled name or a path, not {type(ref).__name__}")
     if not looks_like_path(ref):
+        from ferlab.paths import user_models_dir
+
         bundled = BUNDLED_DIR / f"{ref}.safetensors"
         if bundled.exists():
             return bundled
+        mine = user_models_dir() / f"{ref}.safetensors"
+        if mine.exists():
+            return mine
         raise FerlabError(
-            f"model {ref[:80]!r} is not a bundled model (bundled: {', '.join(bundled_models()) or 'none'}); "
+            f"model {ref[:80]!r} is not a bundled model (bundled: {', '.join(bundled_models() + user_models())}); "
             f"for a checkpoint give a path such as ./{ref[:40]} or runs/{ref[:40]}"
         )
     p = Path(ref).expanduser()

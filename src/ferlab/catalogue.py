@@ -4,7 +4,7 @@ stack (`ferlab[train]`) and are listed as None without it."""
 
 from __future__ import annotations
 
-from ferlab.card import DEFAULT_MODEL, bundled_models, read_card, shipped_accuracy
+from ferlab.card import DEFAULT_MODEL, bundled_models, read_card, shipped_accuracy, user_models
 
 
 def architectures() -> list[dict] | None:
@@ -43,7 +43,8 @@ def learned_labels(card: dict) -> str:
 def catalogue() -> dict:
     """{"architectures": [...] or None, "bundled": [...]}; bundled accuracy is as shipped (with its TTA)."""
     bundled = []
-    for name in bundled_models():
+    mine = set(user_models()) - set(bundled_models())
+    for name in bundled_models() + sorted(mine):
         card = read_card(name)
         acc, mode = shipped_accuracy(card)
         m = card.get("metrics", {})
@@ -58,6 +59,7 @@ def catalogue() -> dict:
                 "tta": mode,
                 "val_accuracy_one_pass": m.get("val_accuracy"),
                 "default": name == DEFAULT_MODEL,
+                "yours": name in mine,  # bundled by `ferlab bundle` into your models folder
             }
         )
     return {"architectures": architectures(), "bundled": bundled}

@@ -588,7 +588,7 @@ def cmd_serve(args) -> int:
                 names = ", ".join(app.state.recognizers)
                 print(
                     f"ferlab: serving {names or 'the bundled model'} on http://{host}:{args.port}/ "
-                    f"(page /, API POST /predict, docs /docs); Ctrl-C stops",
+                    f"(page /, API POST /v1/predict, schema /openapi.json); Ctrl-C stops",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -684,14 +684,16 @@ def cmd_curves(args) -> int:
 
 
 def cmd_bundle(args) -> int:
-    from ferlab.checkpoint import BUNDLED_DIR
+    from ferlab.paths import user_models_dir
     from ferlab.weights_bundle import bundle
 
+    out_dir = Path(args.out) if args.out else user_models_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
     out = bundle(
         args.source,
         args.name,
         data=args.data,
-        out_dir=Path(args.out) if args.out else BUNDLED_DIR,
+        out_dir=out_dir,
         tta_default=args.tta_default,
         backend=args.backend_default,
         int8=args.int8,
@@ -699,6 +701,10 @@ def cmd_bundle(args) -> int:
         labels=args.labels,
     )
     print(f"bundled {args.source} as {args.name}: {out}")
+    if not args.out:
+        print(
+            f"  use it by name: ferlab predict PHOTO --model {args.name} (stored in {out_dir}; see $FERLAB_MODELS)"
+        )
     return 0
 
 
@@ -1040,7 +1046,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("source", help="run dir or checkpoint")
     b.add_argument("--name", required=True, help="name to bundle under")
     b.add_argument("--data", default=DEFAULT_DATA, help="data whose val split the card reports")
-    b.add_argument("--out", help="folder (default: the package's weights/)")
+    b.add_argument(
+        "--out",
+        help="folder (default: your models folder, $FERLAB_MODELS or ~/.local/share/ferlab/models, where names "
+        "are found; ferlab's own bundled models are written with --out src/ferlab/weights)",
+    )
     b.add_argument(
         "--tta-default", default="none", choices=TTA_MODES, help="test-time augmentation the model ships with"
     )

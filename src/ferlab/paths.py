@@ -15,6 +15,16 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+def user_models_dir() -> Path:
+    """Where `ferlab bundle` stores models by default, found by name like the bundled ones:
+    `$FERLAB_MODELS`, else `$XDG_DATA_HOME/ferlab/models`, else `~/.local/share/ferlab/models`
+    (never the installed package, which may be read-only and is replaced by the next install)."""
+    base = os.environ.get("FERLAB_MODELS") or os.path.join(
+        os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "ferlab", "models"
+    )
+    return Path(base)
+
+
 # Image files ferlab reads, by suffix (folders given to `predict` and FER-2013 layouts alike).
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from fastapi import FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -38,6 +38,11 @@ STATIC = Path(__file__).parent / "static"
 # Uploads in formats decoded whole (all but JPEG, which is reduced while decoding) may have at most
 # this many pixels: a 24 MP PNG is 72 MB as RGB, so a few decoding at once stay well under 1 GB.
 SERVER_MAX_PIXELS = 24_000_000
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#f4c430"/>'
+    b'<circle cx="11" cy="12" r="2"/><circle cx="21" cy="12" r="2"/>'
+    b'<path d="M9 19q7 7 14 0" stroke="#000" stroke-width="2" fill="none"/></svg>'
+)
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file
 
 
@@ -301,6 +306,11 @@ def create_app(
     @app.get("/", include_in_schema=False)
     async def index():
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon():
+        # a browser asks for it on every page load: an icon, not a 404 in every log
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
