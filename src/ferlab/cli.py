@@ -122,11 +122,9 @@ def cmd_train(args) -> int:
         cfg = resume_config(run_dir)
         resume = True
     else:
-        env_data = os.environ.get("FERLAB_DATA") if not args.config else None
         cfg = load_config(
             args.config,
             {
-                "data.path": env_data or UNSET,  # $FERLAB_DATA, unless a config file names its data
                 **overrides_from_flags(args),
                 "data.balanced": False if args.no_balanced else UNSET,
                 "data.class_weighted_loss": True if args.class_weighted_loss else UNSET,
@@ -702,9 +700,7 @@ def cmd_bundle(args) -> int:
     )
     print(f"bundled {args.source} as {args.name}: {out}")
     if not args.out:
-        print(
-            f"  use it by name: ferlab predict PHOTO --model {args.name} (stored in {out_dir}; see $FERLAB_MODELS)"
-        )
+        print(f"  use it by name: ferlab predict PHOTO --model {args.name} (stored in {out_dir}; see $FERLAB_MODELS)")
     return 0
 
 

@@ -49,7 +49,8 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    path: str = "../shared/data/fer2013-no-private.zip"
+    # a config that names no data reads $FERLAB_DATA (train, sweep and reproduce alike), else the shared copy
+    path: str = field(default_factory=lambda: os.environ.get("FERLAB_DATA", "../shared/data/fer2013-no-private.zip"))
     balanced: bool = True  # the study's inverse-frequency resampling
     class_weighted_loss: bool = False  # the alternative: plain sampling, weighted loss
     limit_train: int | None = field(default=None, metadata=_at_least(1))  # class-stratified subsets
@@ -216,6 +217,7 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
     """Defaults ← the YAML file at `path` ← `overrides` ({"train.lr": 0.01, ...}; UNSET values are
     skipped, None sets null), checked; returns the config as a dict."""
     cfg = copy.deepcopy(DEFAULTS)
+    cfg["data"]["path"] = DataSection().path  # $FERLAB_DATA as it is now, not as it was at import
     if path is not None:
         p = Path(path)
         if not p.is_file():

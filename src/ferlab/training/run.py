@@ -254,6 +254,13 @@ def run_training(
                 step=int(fz.get("step", 2)),
             )
         )
+    if not progress:
+        # --no-progress is for logs: Lightning's "GPU available / TPU available / `Trainer.fit`
+        # stopped" notices are its own progress talk, said at INFO level
+        import logging
+
+        for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     trainer = L.Trainer(
         max_epochs=int(t["epochs"]),
         max_time={"minutes": float(t["max_minutes"])} if t.get("max_minutes") else None,
