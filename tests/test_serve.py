@@ -75,7 +75,7 @@ def test_min_confidence_labels_doubtful_faces_uncertain(client):
 def test_explain_adds_heatmap_png(client):
     r = upload(client, explain="true")
     png = base64.b64decode(r.json()["faces"][0]["heatmap_png"])
-    assert Image.open(io.BytesIO(png)).size == (96, 96)
+    assert Image.open(io.BytesIO(png)).size == (192, 192)  # large enough to see where it looked
 
 
 def test_models_health_docs(client):
@@ -254,6 +254,7 @@ def test_real_browser_uploads_and_draws(ckpt):
         try:
             driver.get(url)
             WebDriverWait(driver, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#model option"))
+            assert not driver.find_element(By.ID, "canvas").is_displayed()  # no empty canvas on opening
             driver.find_element(By.ID, "file").send_keys(str(PHOTO))
             WebDriverWait(driver, 30).until(
                 lambda d: d.find_element(By.ID, "canvas").get_attribute("data-faces") is not None

@@ -109,7 +109,7 @@ class Explainer:
         out = []
         for face, cam in zip(crops, cams, strict=True):
             buf = io.BytesIO()
-            Image.fromarray(overlay(face, cam, 96)).save(buf, format="PNG")
+            Image.fromarray(overlay(face, cam, 192)).save(buf, format="PNG")
             out.append(base64.b64encode(buf.getvalue()).decode())
         return out
 

@@ -34,12 +34,17 @@ async function predict(blob, filename) {
 }
 
 function draw(source, result) {
+  canvas.hidden = false;  // no empty grey canvas before the first image
   canvas.width = source.width || source.videoWidth;
   canvas.height = source.height || source.videoHeight;
   ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
   const lw = Math.max(2, Math.round(canvas.width / 300));
   result.faces.forEach((f, i) => {
     const [x, y, w, h] = f.box, colour = COLOURS[f.label] || "#fff";
+    // a dark edge under the colour: light labels (neutral's grey) stay visible on light photos
+    ctx.lineWidth = lw + 2;
+    ctx.strokeStyle = "rgba(0,0,0,0.75)";
+    ctx.strokeRect(x, y, w, h);
     ctx.lineWidth = lw;
     ctx.strokeStyle = colour;
     ctx.strokeRect(x, y, w, h);
@@ -51,14 +56,7 @@ function draw(source, result) {
     ctx.fillRect(x, ty, tw, th);
     ctx.fillStyle = "#000";
     ctx.fillText(text, x + 4, ty + th - 6);
-    // probability bars inside the box's right edge
-    const bw = Math.max(30, w * 0.3), bh = Math.max(4, h / 20);
-    Object.entries(f.probs).forEach(([c, p], j) => {
-      ctx.fillStyle = "rgba(0,0,0,0.5)";
-      ctx.fillRect(x + w - bw - 2, y + 4 + j * (bh + 2), bw, bh);
-      ctx.fillStyle = COLOURS[c];
-      ctx.fillRect(x + w - bw - 2, y + 4 + j * (bh + 2), bw * p, bh);
-    });
+    // the probabilities are drawn beside the image (the list), never over the face
   });
   canvas.dataset.faces = String(result.faces.length);
   canvas.dataset.labels = result.faces.map((f) => f.label).join(",");
