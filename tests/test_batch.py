@@ -17,6 +17,7 @@ import pytest
 from conftest import PHOTO
 from PIL import Image
 
+from ferlab.card import DEFAULT_MODEL
 from ferlab.cli import main
 from ferlab.errors import FerlabError
 from ferlab.inference.batch import InputCounts, iter_inputs, read_list
@@ -63,7 +64,7 @@ def test_jsonl_one_line_per_input_with_status(folder, tmp_path, capsys):
     assert "empty file (0 bytes)" in by["b/empty.png"]["error"] and by["a/one.jpg"]["error"] is None
     f = by["a/one.jpg"]["faces"][0]
     assert {"box", "landmarks", "score", "label", "confidence", "probs"} <= set(f)
-    assert by["a/one.jpg"]["size"] == [512, 600] and by["a/one.jpg"]["model"] == "fer-vgg-wide"
+    assert by["a/one.jpg"]["size"] == [512, 600] and by["a/one.jpg"]["model"] == DEFAULT_MODEL
     assert {r["detector"] for r in recs} == {"centerface"} and len({r["settings"] for r in recs}) == 1
     assert "2 error(s)" in err and "1 hidden file(s)" in err and ".txt ×1" in err
 
@@ -90,7 +91,7 @@ def test_parquet_is_a_folder_of_parts_with_the_csv_columns(folder, tmp_path, cap
     table = pq.read_table(out)
     assert table.num_rows == 6 and table.column_names[:4] == ["path", "status", "error", "face"]
     meta = json.loads(table.schema.metadata[b"ferlab"])
-    assert meta["model"] == "fer-vgg-wide" and len(meta["classes"]) == 7
+    assert meta["model"] == DEFAULT_MODEL and len(meta["classes"]) == 7
     assert not list(out.glob(".*"))  # no temporary part left behind
 
 
@@ -108,7 +109,7 @@ def test_resume_skips_what_is_recorded_and_refuses_other_settings(folder, tmp_pa
     capsys.readouterr()
     assert main(["predict", str(folder), "--out", str(out), "--resume", "--tta", "none"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "made by model fer-vgg-wide, TTA zoomflip" in err and "this run is" in err
+    assert err.count("\n") == 1 and f"made by model {DEFAULT_MODEL}, TTA zoomflip" in err and "this run is" in err
 
 
 def test_a_torn_last_line_is_cut_before_resuming(tmp_path):

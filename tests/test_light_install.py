@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ferlab.card import DEFAULT_MODEL
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -86,9 +88,9 @@ def test_the_wheel_in_an_empty_venv_predicts_without_torch(tmp_path):
     r = run(str(ferlab), "predict", "--sample", "--json", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     (res,) = json.loads(r.stdout)
-    assert len(res["faces"]) == 1 and res["model"] == "fer-vgg-wide"
+    assert len(res["faces"]) == 1 and res["model"] == DEFAULT_MODEL
     r = run(str(ferlab), "models", cwd=tmp_path)
-    assert r.returncode == 0 and "fer-vgg-wide" in r.stdout and "ferlab[train]" in r.stdout
+    assert r.returncode == 0 and DEFAULT_MODEL in r.stdout and "ferlab[train]" in r.stdout
     r = run(str(ferlab), "train", "--config", "x.yaml", cwd=tmp_path)
     assert r.returncode == 2 and "pip install 'ferlab[train]'" in r.stderr and "Traceback" not in r.stderr
     frozen = run(str(py), "-m", "pip", "freeze").stdout

@@ -17,6 +17,7 @@ import torch
 from conftest import PHOTO, ROOT, make_kaggle, run_cli
 from PIL import Image
 
+from ferlab.card import DEFAULT_MODEL
 from ferlab.cli import build_parser, main
 from ferlab.data.datamodule import FerDataModule
 from ferlab.data.fer2013 import Split, load_fer2013, stratified_subset
@@ -387,7 +388,7 @@ def test_an_exported_onnx_file_works_as_the_model(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", str(PHOTO), "--model", str(onnx_file), "--json"]) == 0
     (res,) = json.loads(capsys.readouterr().out)
-    assert len(res["faces"]) == 1 and res["model"] == "fer-vgg-wide"
+    assert len(res["faces"]) == 1 and res["model"] == DEFAULT_MODEL
     assert main(["predict", str(PHOTO), "--model", str(onnx_file), "--backend", "torch"]) == 2
     assert "runs with --backend onnxruntime only" in capsys.readouterr().err
     bad = tmp_path / "other.onnx"

@@ -17,6 +17,7 @@ import pytest
 from conftest import PHOTO
 from PIL import Image
 
+from ferlab.card import DEFAULT_MODEL
 from ferlab.cli import main
 from ferlab.inference.annotate import annotate
 from ferlab.inference.recognizer import Face
@@ -44,7 +45,7 @@ def test_summary_json_and_timeline(tmp_path, capsys):
     assert res["frames"] == 12 and res["n_tracks"] == 1 and res["codec"] is None
     share = res["tracks"]["1"]["share"]
     assert res["tracks"]["1"]["frames"] == 12 and sum(share.values()) == pytest.approx(1.0, abs=1e-3)
-    assert res["video"]["share"] == share and res["model"] == "fer-vgg-wide" and res["tta"] == "none"
+    assert res["video"]["share"] == share and res["model"] == DEFAULT_MODEL and res["tta"] == "none"
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert video_summary({}, ["happy"]) == {"tracks": {}, "video": {"face_frames": 0, "share": {}}}
 
@@ -91,7 +92,7 @@ def test_ctrl_c_keeps_the_csv_and_finalises_the_video(tmp_path):
     assert "interrupted, what was recorded is kept" in stdout
     written = list(csv.DictReader(rows.open()))
     assert 10 <= len(written) < 600 and written[0]["track"] == "1" and written[0]["face"] == "1"
-    assert written[0]["model"] == "fer-vgg-wide" and written[0]["detector"] == "centerface"
+    assert written[0]["model"] == DEFAULT_MODEL and written[0]["detector"] == "centerface"
     cap = cv2.VideoCapture(str(out))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= len(written)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no hidden temp video left
