@@ -454,3 +454,16 @@ def test_bundle_writes_to_the_users_models_folder_and_names_find_it(ckpt, tmp_pa
     assert main(["models", "--json"]) == 0
     mine = {b["name"]: b for b in json.loads(capsys.readouterr().out)["bundled"]}["my-model"]
     assert mine["yours"] is True
+
+
+def test_info_is_a_readable_card_and_compare_runs_models_as_shipped(capsys):
+    """`ferlab info` used to dump Python dicts with three accuracies side by side; `ferlab compare`
+    evaluated the default with TTA none while `evaluate` ran it as shipped."""
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy as shipped: 0.7150" in out and "labels learned: FER-2013's own" in out
+    assert "{" not in out and "_path" not in out and ".devdata" not in out
+    assert "the checkpoint kept is epoch 68" in out and "82 epochs" in out
+    assert main(["info", "--model", "fer-vgg-wide-ferplus"]) == 0
+    assert "labels learned: FER+ vote distributions" in capsys.readouterr().out
+    assert build_parser().parse_args(["compare", "x.json", "--out", "o"]).tta == "card"

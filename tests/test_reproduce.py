@@ -127,6 +127,9 @@ def test_reproduce_smoke_writes_every_figure_and_report(data, tiny_backbone, tmp
         assert (out / "figures" / f).read_bytes()[:4] == b"\x89PNG", f
     report = (out / "report.md").read_text()
     assert "budget `smoke`" in report and "Test-time augmentation: **off**" in report
+    # the smoke numbers are not set beside the study's without saying what they rest on
+    assert "Smoke budget: this checks the plumbing, not accuracy" in report and "validation images" in report
+    assert "(weights fitted on these same images: optimistic)" in report
     assert "| ViT validation accuracy | 0.6634 |" in report
     res = json.loads((out / "results.json").read_text())
     assert set(res["evals"]["val"]) == {

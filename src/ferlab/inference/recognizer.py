@@ -238,7 +238,7 @@ class Recognizer:
         if self._model is None:
             from ferlab.checkpoint import load_model
 
-            self._model, _ = load_model(self.card["_path"], device=self.device)
+            self._model, _ = load_model(self.card["_path"], device=_torch_device(self.device))
         return self._model
 
     @property
