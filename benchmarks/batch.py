@@ -249,7 +249,14 @@ def main() -> None:
             f"images/s once started ({ray['images_per_s'] / rate_steady[2]:.2f}× native `--workers 2` steady); "
             f"Ray's start-up {ray['startup_s']:.1f} s, whole call {ray['wall_s']:.1f} s.",
         ]
-    md += ["", "Reproduce: `python benchmarks/batch.py`"]
+    md += [
+        "",
+        "With `--workers 1` onnxruntime already spreads each network over every core (its intra-op threads); "
+        "worker processes (one thread each) gain where one process's threads leave cores idle: decoding and the "
+        "detector's pre- and post-processing run in Python, one core per process.",
+        "",
+        "Reproduce: `python benchmarks/batch.py`",
+    ]
     write_results(args.out, "batch", results, md)
 
 

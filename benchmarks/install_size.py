@@ -1,7 +1,7 @@
 """Install size of ferlab's core (prediction) and of `[all]`: the built wheel installed into an
 empty venv each, measured on disk, with the package count.
 
-    python benchmarks/install_size.py [--all] [--out docs/install_size]
+    python benchmarks/install_size.py [--all] [--out benchmarks/results/install_size]
 
 `--all` also installs the extras (torch first, as `torch==2.13.0`, so pip takes the CPU build
 that lies on disk here instead of a CUDA one). Writes JSON and a Markdown table.
@@ -45,7 +45,7 @@ def install(wheel: Path, where: Path, extra: str | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--all", action="store_true", help="also measure ferlab[all]")
-    ap.add_argument("--out", default="docs/install_size", help="JSON and Markdown (without suffix)")
+    ap.add_argument("--out", default="benchmarks/results/install_size", help="JSON and Markdown (without suffix)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)

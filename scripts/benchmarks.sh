@@ -18,12 +18,15 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/serve.py
   python3 benchmarks/serve_abuse.py
   python3 benchmarks/train_speed.py --data "$DATA"
+  python3 benchmarks/batch.py
+  python3 benchmarks/default_choice.py --data "$DATA"
+  python3 benchmarks/install_size.py --all --out benchmarks/results/install_size
 fi
 {
   echo "# Benchmarks"
   echo
   echo "Tables written by \`benchmarks/*.py\` (JSON beside them in \`benchmarks/results/\`); assembled by \`scripts/benchmarks.sh\`."
-  for f in pipeline cold_start fast_default detectors face_size alignment stability inference accuracy serve serve_abuse train_speed; do
+  for f in pipeline cold_start fast_default detectors face_size alignment stability inference accuracy serve serve_abuse train_speed batch default_choice install_size; do
     [ -f "benchmarks/results/$f.md" ] || continue
     echo
     sed 's/^# /## /' "benchmarks/results/$f.md"
