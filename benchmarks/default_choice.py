@@ -93,6 +93,8 @@ def main() -> None:
     res = {"machine": m, "rows": rows, "scenes": args.scenes}
     n = next(iter(rows.values()))["n"]
     md = [
+        "## Choosing the default: FER-2013 labels against FER+ votes, faces unlike FER-2013",
+        "",
         f"Choosing the default: each model as shipped. FER+ PublicTest n={n['ferplus_val']} (majority protocol), "
         f"FER-2013 PublicTest n={n['publictest']}; 'dedup' = without images pixel-identical to a training image; "
         f"scenes = {args.scenes} photos through the whole pipeline; stability on {args.stability} faces. "

@@ -61,6 +61,8 @@ def main() -> None:
     out = Path(args.out)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
+        "## Install size",
+        "",
         f"Install size into an empty venv (Python {result['python']}, {result['platform']} {result['machine']}; "
         "`python benchmarks/install_size.py --all`):",
         "",
