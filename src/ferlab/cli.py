@@ -14,7 +14,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from ferlab.cli_options import add_recognizer_args, bare_tta
+from ferlab.cli_options import add_recognizer_args, bare_tta, whole
 from ferlab.errors import FerlabError
 from ferlab.tta import TTA_MODES
 
@@ -717,14 +717,7 @@ HELP_DATA = (
 )
 
 
-def _at_least_one(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+_at_least_one = whole(1)
 
 
 LABELS_ARGS = {

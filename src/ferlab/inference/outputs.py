@@ -154,16 +154,20 @@ def _has_records(p: Path) -> bool:
     return p.is_file() and p.stat().st_size > 0
 
 
-class JsonlSink:
+class _LineFile:
+    """A text sink written one whole record per write(2), appended when resuming."""
+
     def __init__(self, path: Path, run: RunInfo, *, append: bool) -> None:
         self.path, self.run = path, run
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644)
 
-    def write(self, result: ImageResult) -> None:
-        _write_all(self.fd, (json.dumps(image_record(result, self.run), ensure_ascii=False) + "\n").encode())
-
     def close(self) -> None:
         os.close(self.fd)
+
+
+class JsonlSink(_LineFile):
+    def write(self, result: ImageResult) -> None:
+        _write_all(self.fd, (json.dumps(image_record(result, self.run), ensure_ascii=False) + "\n").encode())
 
     @staticmethod
     def done(path: Path, run: RunInfo) -> set[str]:
@@ -181,11 +185,10 @@ class JsonlSink:
         return seen
 
 
-class CsvSink:
+class CsvSink(_LineFile):
     def __init__(self, path: Path, run: RunInfo, *, append: bool) -> None:
-        self.path, self.run = path, run
         fresh = not append or not path.exists() or path.stat().st_size == 0
-        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644)
+        super().__init__(path, run, append=append)
         if fresh:
             self._rows([table_columns(run.classes)])
 
@@ -196,9 +199,6 @@ class CsvSink:
 
     def write(self, result: ImageResult) -> None:
         self._rows(image_rows(result, self.run))  # an image's rows in one write: never half an image
-
-    def close(self) -> None:
-        os.close(self.fd)
 
     @staticmethod
     def done(path: Path, run: RunInfo) -> set[str]:

@@ -45,7 +45,7 @@ def quantize_int8(
                 # 7-bit weights: on x86 CPUs without VNNI (AVX2 only) onnxruntime's u8s8 kernels
                 # saturate their 16-bit intermediate sums with full 8-bit weights. Measured on an
                 # AVX2-only AMD EPYC, fer-vgg-wide one pass on PublicTest: fp32 0.7008, int8 0.6773,
-                # int8 with reduce_range 0.7010 (onnxruntime's quantisation docs give the same advice).
+                # int8 with reduce_range 0.7010 (scripts/int8_reduce_range.py; onnxruntime's docs say the same).
                 reduce_range=True,
                 weight_type=QuantType.QInt8,
                 activation_type=QuantType.QUInt8,
