@@ -23,7 +23,7 @@ from ferlab.data.augment import AugmentConfig, degrade_photo
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, write_results
 from ferlab.training.config import load_config
-from ferlab.training.run import run_training
+from ferlab.training.run import train
 
 OUT = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ def main() -> None:
         cfg["train"].update(epochs=args.epochs, budget_minutes=None, warmup_epochs=0, augment={**BASE, **lever})
         run = Path(args.runs) / name.split(" ")[0]
         t = time.perf_counter()
-        run_training(cfg, run, progress=False, command="benchmarks/ferplus_ablation.py")
+        train(cfg, run, progress=False, command="benchmarks/ferplus_ablation.py")
         secs = time.perf_counter() - t
         rows[name] = {
             "ferplus_val": accuracy(str(run / "best"), val.images, val.labels),

@@ -18,10 +18,10 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
+from ferlab.card import shipped_tta
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
 from ferlab.measure import machine_info, write_results
-from ferlab.tta import tta_mode
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
@@ -59,7 +59,7 @@ def measure(model: str | None, repeats: int, video_repeats: int, clip: Path) -> 
         b: {bs: per_face_ms(r, bs, repeats if bs == 1 else max(20, repeats // 10)) for bs in (1, 64)}
         for b, r in recs.items()
     }
-    shipped = tta_mode(recs["torch"].card.get("metrics", {}).get("tta_default"))
+    shipped = shipped_tta(recs["torch"].card)
     shipped_ms = None
     if shipped != "none":
         shipped_ms = {b: per_face_ms(Recognizer(model, backend=b, tta=shipped), 1, repeats) for b in recs}

@@ -10,9 +10,10 @@ from pathlib import Path
 import torch
 import yaml
 
+from ferlab.card import shipped_tta
 from ferlab.checkpoint import DEFAULT_MODEL, read_card
 from ferlab.labels import CLASSES
-from ferlab.tta import PASSES, tta_mode
+from ferlab.tta import PASSES
 
 EVAL = Path("docs/eval")
 TARGET = 0.72
@@ -178,8 +179,9 @@ def main() -> None:
             )
 
     best = max(rows, key=acc_of)
-    shipped = read_card(DEFAULT_MODEL)["metrics"]  # what `ferlab bundle` measured for the default
-    mode = tta_mode(shipped.get("tta_default"))
+    card = read_card(DEFAULT_MODEL)
+    shipped = card["metrics"]  # what `ferlab bundle` measured for the default
+    mode = shipped_tta(card)
     by_tta = shipped.get("val_accuracy_by_tta", {})
     met = shipped.get("val_accuracy_default", shipped["val_accuracy"])
     lines += ["", "## Where this stands", ""]

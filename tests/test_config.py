@@ -74,7 +74,7 @@ def test_ferlab_data_reaches_train_config_and_sweep(monkeypatch, tmp_path):
     assert load_config(str(named), {})["data"]["path"] == "/mine.zip"
     assert load_config(str(plain), {"data.path": "/flag.zip"})["data"]["path"] == "/flag.zip"
     seen = []
-    monkeypatch.setattr("ferlab.training.sweep.run_training", lambda cfg, *a, **k: seen.append(cfg["data"]["path"]))
+    monkeypatch.setattr("ferlab.training.sweep.train", lambda cfg, *a, **k: seen.append(cfg["data"]["path"]))
     from ferlab.training.sweep import lr_sweep
 
     try:

@@ -86,6 +86,29 @@ def test_checkpoint_roundtrip_card_inside_safetensors(tmp_path):
     assert not m2.training
 
 
+def test_later_measurements_go_to_the_card_record_and_leave_the_weights_file_alone(tmp_path):
+    from ferlab.card import read_card
+    from ferlab.weights_bundle import add_card_metrics, write_card_record
+
+    m = build("cnn-v2.1")
+    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=count_parameters(m), metrics={"val_accuracy": 0.5})
+    f = save_checkpoint(m, {**card, "inference": {"tta": "none"}}, tmp_path / "ck")
+    weights = f.read_bytes()
+    add_card_metrics(str(tmp_path / "ck"), {"stability": {"all": 0.9}})
+    later = read_card(tmp_path / "ck")
+    assert later["metrics"] == {"val_accuracy": 0.5, "stability": {"all": 0.9}}
+    assert f.read_bytes() == weights  # a re-measurement never rewrites the weights
+    write_card_record({**later, "inference": {"tta": "flip"}, "classes": ["x"] * 7})
+    again = read_card(tmp_path / "ck")
+    assert again["inference"]["tta"] == "flip"
+    assert again["classes"] == card["classes"]  # what the weights need comes from the weights file only
+    # a record left from other weights (another training run's card.json) is not taken
+    write_card_record({**later, "created": "2000-01-01T00:00:00+00:00"})
+    assert read_card(tmp_path / "ck")["metrics"] == {"val_accuracy": 0.5}
+    (tmp_path / "ck" / "card.json").write_text("{not json")
+    assert read_card(tmp_path / "ck")["metrics"] == {"val_accuracy": 0.5}
+
+
 def test_checkpoint_errors(tmp_path, capsys):
     with pytest.raises(FerlabError, match=r"model 'nope' is not a bundled model \(bundled: .*fer-vgg-wide.*\./nope"):
         read_card("nope")

@@ -410,10 +410,23 @@ def test_a_timed_out_request_holds_its_slot_until_its_work_ends_and_then_stops(c
         assert app.state.batchers["m1"].calls == 0  # and nothing of the request ran after it
 
 
+class FixedSlowDetector:
+    """Takes exactly `seconds` and finds what the real detector found once: the test's timing is
+    then the sleep's, not this machine's speed at detection."""
+
+    def __init__(self, inner, seconds: float) -> None:
+        self.faces = inner.detect(np.asarray(Image.open(PHOTO).convert("RGB")))
+        self.seconds = seconds
+
+    def detect(self, rgb):
+        time.sleep(self.seconds)
+        return list(self.faces)
+
+
 def test_deadline_counts_the_wait_and_hopeless_requests_are_shed(ckpt):
-    app = create_app([str(ckpt)], timeout_s=1.0, max_concurrency=1)
+    app = create_app([str(ckpt)], timeout_s=2.0, max_concurrency=1)
     rec = app.state.recognizers["m1"]
-    rec._detector = SlowDetector(rec.detector, 0.4)
+    rec._detector = FixedSlowDetector(rec.detector, 0.7)
 
     async def three():
         data = PHOTO.read_bytes()
@@ -424,7 +437,8 @@ def test_deadline_counts_the_wait_and_hopeless_requests_are_shed(ckpt):
             )
 
     codes = sorted(r.status_code for r in asyncio.run(three()))
-    # one slot, 0.4 s each: the third would finish at ~1.2 s, past its 1 s deadline counted from arrival
+    # one slot, 0.7 s each: the second ends at ~1.4 s, the third would at ~2.1 s, past its 2 s
+    # deadline counted from arrival (0.3 s per request left for decoding and classifying)
     assert codes[:2] == [200, 200] and codes[2] in (503, 504), codes
     # a request that cannot be served within its deadline is refused at once, with a hint when to retry
     gate = app.state.gate

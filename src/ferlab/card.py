@@ -5,6 +5,13 @@ A checkpoint is `model.safetensors` whose metadata key "ferlab_card" holds the J
 split, metrics, date, command), with `card.json` beside it for people. Reading a card needs
 only the safetensors header, so the onnxruntime path and `ferlab models` never import torch.
 
+What the weights need to run (architecture and config, classes, input and normalisation) lives
+in the weights file and only there. What is measured or chosen after the weights exist (`metrics`,
+`inference`: accuracy, timings, stability, calibration, the shipped TTA and int8 copy) is also
+recorded in the JSON beside it (`card.json`, or `NAME.json` for a bundled model), which wins for
+those two keys when it belongs to the same weights (same `created` and architecture): re-measuring
+a model rewrites a few kilobytes of JSON, never the weights file.
+
 A model reference is either the name of a model bundled in `ferlab/weights/` or a path. A name
 never touches the file system beyond the package (a folder called `fer-vgg-wide` in the working
 directory does not replace the bundled model); a path must look like one: it contains a
@@ -13,10 +20,12 @@ separator, starts with `.` or `~`, or ends in `.safetensors`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
 import shlex
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ferlab.errors import FerlabError
@@ -26,6 +35,107 @@ CARD_FORMAT = "ferlab-card/1"
 WEIGHTS_FILE = "model.safetensors"
 BUNDLED_DIR = Path(__file__).parent / "weights"
 DEFAULT_MODEL = "fer-vgg-wide"  # most accurate bundled model under 5M parameters; see docs/accuracy.md
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What the network eats: a size×size face, its channels, and the normalisation of [0, 1] pixels."""
+
+    mean: float
+    std: float
+    size: int = 48
+    channels: int = 1
+    dtype: str = "uint8 grayscale"
+
+
+@dataclass(frozen=True)
+class InferenceSpec:
+    """How the model ships: the Recognizer's defaults for it (each fact here and nowhere else)."""
+
+    backend: str = "torch"
+    precision: str = "fp32"
+    tta: str = "none"
+    temperature: float | None = None  # fitted on val (ferlab bundle); None: probabilities as the network gives
+    onnx_int8: str | None = None  # the int8 copy's file name beside the weights
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """A checkpoint's card. Stored as JSON (in the safetensors metadata and beside it); in code,
+    `ModelCard.from_dict` checks a stored card and says in one line what is wrong with it.
+    `training` and `metrics` stay open mappings: runs and benchmarks add to them."""
+
+    architecture: str
+    input: InputSpec
+    name: str = ""
+    arch_config: dict = field(default_factory=dict)
+    classes: tuple[str, ...] = tuple(CLASSES)
+    parameters: int = 0
+    training: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    inference: InferenceSpec = field(default_factory=InferenceSpec)
+    created: str = ""
+    command: str = ""
+    format: str = CARD_FORMAT
+    extra: dict = field(default_factory=dict)  # keys other tools added (kept, never interpreted)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "card") -> ModelCard:
+        if not isinstance(d, dict):
+            raise FerlabError(f"{where}: a card is a JSON object, not {type(d).__name__}")
+        if d.get("format") != CARD_FORMAT:
+            raise FerlabError(f"{where}: card format {d.get('format')!r} is not {CARD_FORMAT}")
+        for key in ("architecture", "classes", "input"):
+            if key not in d:
+                raise FerlabError(f"{where}: card has no {key!r}")
+        inp = d["input"]
+        if not isinstance(inp, dict) or not {"mean", "std"} <= inp.keys():
+            raise FerlabError(f"{where}: card's 'input' needs 'mean' and 'std' (the normalisation)")
+        if len(d["classes"]) < 2:
+            raise FerlabError(f"{where}: card names {len(d['classes'])} classes")
+        metrics = {k: v for k, v in (d.get("metrics") or {}).items() if k != "tta_default"}
+        inference = dict(d.get("inference") or {})
+        # cards written before `inference` existed said the TTA mode as metrics.tta_default
+        if "tta" not in inference and isinstance((d.get("metrics") or {}).get("tta_default"), str):
+            inference["tta"] = d["metrics"]["tta_default"]
+        known = {f.name for f in dataclasses.fields(InferenceSpec)}
+        if unknown := sorted(set(inference) - known):
+            raise FerlabError(f"{where}: card's 'inference' has unknown key(s) {', '.join(unknown)}")
+        own = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(
+            architecture=d["architecture"],
+            input=InputSpec(**{k: inp[k] for k in ("mean", "std", "size", "channels", "dtype") if k in inp}),
+            name=d.get("name", d["architecture"]),
+            arch_config=dict(d.get("arch_config") or {}),
+            classes=tuple(d["classes"]),
+            parameters=int(d.get("parameters") or 0),
+            training=dict(d.get("training") or {}),
+            metrics=metrics,
+            inference=InferenceSpec(**inference),
+            created=d.get("created", ""),
+            command=d.get("command") or "",
+            extra={k: v for k, v in d.items() if k not in own and not k.startswith("_")},
+        )
+
+    def to_dict(self) -> dict:
+        """The JSON form. `inference` holds only what was set (an unset temperature is no temperature)."""
+        out = {
+            "format": self.format,
+            "name": self.name,
+            "architecture": self.architecture,
+            "arch_config": self.arch_config,
+            "classes": list(self.classes),
+            "input": dataclasses.asdict(self.input),
+            "parameters": self.parameters,
+            "training": self.training,
+            "metrics": self.metrics,
+            "created": self.created,
+            "command": self.command,
+            **self.extra,
+        }
+        if self.inference != InferenceSpec():  # a training checkpoint ships as the network is
+            out["inference"] = {k: v for k, v in dataclasses.asdict(self.inference).items() if v is not None}
+        return out
 
 
 def make_card(
@@ -44,20 +154,25 @@ def make_card(
     """The card of a new checkpoint; `command` is what made it (argv list or string), as the caller knows it."""
     if isinstance(command, list | tuple):
         command = shlex.join(command)
-    return {
-        "format": CARD_FORMAT,
-        "name": name or architecture,
-        "architecture": architecture,
-        "arch_config": arch_config,
-        "classes": list(CLASSES),
-        "input": {"size": 48, "channels": 1, "dtype": "uint8 grayscale", "mean": mean, "std": std},
-        "parameters": params,
-        "training": training or {},
-        "metrics": metrics or {},
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "command": command or "",
-        **extra,
-    }
+    inference = extra.pop("inference", None)
+    card = ModelCard(
+        architecture=architecture,
+        input=InputSpec(mean=mean, std=std),
+        name=name or architecture,
+        arch_config=arch_config,
+        parameters=params,
+        training=training or {},
+        metrics=metrics or {},
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        command=command or "",
+        extra=extra,
+    ).to_dict()
+    # a card made in code may still say its TTA the old way (tests of old cards); read_card moves it
+    if metrics and "tta_default" in metrics:
+        card["metrics"] = dict(metrics)
+    if inference is not None:
+        card["inference"] = inference
+    return card
 
 
 def bundled_models() -> list[str]:
@@ -154,11 +269,36 @@ def read_card(ref: str | os.PathLike | None) -> dict:
         raise FerlabError(f"{f}: not a readable safetensors checkpoint ({e})") from None
     if "ferlab_card" not in meta:
         raise FerlabError(f"{f}: safetensors file carries no ferlab card (not saved by ferlab)")
-    card = json.loads(meta["ferlab_card"])
-    if card.get("format") != CARD_FORMAT:
-        raise FerlabError(f"{f}: card format {card.get('format')!r} is not {CARD_FORMAT}")
+    try:
+        stored = json.loads(meta["ferlab_card"])
+    except ValueError:
+        raise FerlabError(f"{f}: its ferlab card is not valid JSON") from None
+    card = ModelCard.from_dict(stored, str(f)).to_dict()
     card["_path"] = str(f)
+    record = card_record_path(f)
+    if record.is_file():
+        try:
+            later = json.loads(record.read_text())
+        except (OSError, ValueError):  # unreadable record: the weights file's own card still holds
+            later = None
+        if isinstance(later, dict) and _same_weights(later, card):
+            merged = {**card, **{k: later[k] for k in LATER_KEYS if isinstance(later.get(k), dict)}}
+            card = {**ModelCard.from_dict(merged, str(record)).to_dict(), "_path": str(f)}
     return card
+
+
+LATER_KEYS = ("metrics", "inference")  # the keys the record beside the weights may update
+
+
+def card_record_path(weights: str | os.PathLike) -> Path:
+    """The JSON card beside a weights file: `card.json` in a checkpoint folder, `NAME.json` beside
+    `NAME.safetensors` otherwise (bundled and user models)."""
+    w = Path(weights)
+    return w.parent / "card.json" if w.name == WEIGHTS_FILE else w.with_suffix(".json")
+
+
+def _same_weights(record: dict, card: dict) -> bool:
+    return record.get("created") == card.get("created") and record.get("architecture") == card.get("architecture")
 
 
 def shipped_tta(card: dict) -> str:

@@ -1,8 +1,10 @@
 """The checkpoint format: safetensors weights with the model card inside, plus card.json beside.
 
-One file means weights and card can never disagree, and it is replaced atomically. Loading never
-unpickles. Cards and model references (torch-free) live in `ferlab.card`; this module adds what
-needs torch: saving a trained network and rebuilding one from its card.
+The weights file alone runs (its card says the architecture, classes and preprocessing), is
+replaced atomically and loading never unpickles. Measurements made later (stability, timings, a
+re-quantised int8 copy's accuracy) update card.json only (`ferlab.card`: which keys, and how a
+record is matched to its weights). Cards and model references (torch-free) live in `ferlab.card`;
+this module adds what needs torch: saving a trained network and rebuilding one from its card.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def load_model(ref: str | os.PathLike | None = None, device: str | torch.device 
     return model.to(device).eval(), card
 
 
-def onnx_session(card: dict, model: nn.Module | None = None):
+def onnx_session(card: dict, model: nn.Module | None = None, **run_on):
     """The cached ONNX export of the checkpoint behind `card` as an onnxruntime session, made on
     first use (that once, torch loads the model); later runs need no torch."""
     import tempfile
@@ -85,4 +87,4 @@ def onnx_session(card: dict, model: nn.Module | None = None):
         except OSError:  # unwritable cache: export to a temp dir instead
             out = Path(tempfile.mkdtemp()) / out.name
             export_onnx(model, card, out)
-    return OnnxSession(out)
+    return OnnxSession(out, **run_on)

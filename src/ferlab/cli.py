@@ -113,13 +113,14 @@ def _parse_sets(items: list[str]) -> dict:
 def cmd_train(args) -> int:
     import shutil
 
+    from ferlab.run_dir import RunDir
     from ferlab.training.config import UNSET, load_config, overrides_from_flags
-    from ferlab.training.run import new_run_dir, resume_config, run_training
+    from ferlab.training.run import train
 
     command = shlex.join(["ferlab", *args.argv])
     if args.resume:
-        run_dir = Path(args.resume)
-        cfg = resume_config(run_dir)
+        run = RunDir(args.resume)
+        cfg = run.config()
         resume = True
     else:
         cfg = load_config(
@@ -131,15 +132,15 @@ def cmd_train(args) -> int:
                 **_parse_sets(args.set),
             },
         )
-        run_dir = Path(args.out) if args.out else new_run_dir(cfg, args.runs_root)
-        if (run_dir / "checkpoints" / "last.ckpt").exists():
-            raise FerlabError(f"{run_dir}: already holds a run; use --resume {run_dir} or another --out")
+        run = RunDir(args.out) if args.out else RunDir.new(cfg["name"], args.runs_root)
+        if run.resumable():
+            raise FerlabError(f"{run}: already holds a run; use --resume {run} or another --out")
         resume = False
-    existed = run_dir.exists()
+    existed = run.path.exists()
     try:
-        run_training(
+        train(
             cfg,
-            run_dir,
+            run,
             resume=resume,
             devices=args.devices,
             strategy=args.strategy,
@@ -151,19 +152,18 @@ def cmd_train(args) -> int:
         # A run that fails before its first checkpoint leaves nothing behind; a later failure
         # leaves a resumable run, and says so.
         if not resume and _is_global_zero():
-            if (run_dir / "checkpoints" / "last.ckpt").exists():
-                print(f"ferlab: run {run_dir} is incomplete; continue it with --resume {run_dir}", file=sys.stderr)
+            if run.resumable():
+                print(f"ferlab: run {run} is incomplete; continue it with --resume {run}", file=sys.stderr)
             elif not existed:
-                shutil.rmtree(run_dir, ignore_errors=True)
+                shutil.rmtree(run.path, ignore_errors=True)
         raise
     if _is_global_zero():
-        summary_file = run_dir / "summary.json"
-        if not summary_file.is_file():
-            raise FerlabError(f"{run_dir}: training stopped before finishing an epoch (no summary.json)")
-        summary = json.loads(summary_file.read_text())
+        summary = run.summary()
+        if summary is None:
+            raise FerlabError(f"{run}: training stopped before finishing an epoch (no summary.json)")
         best = summary.get("best") or {}
         print(
-            f"run {run_dir}: {summary['epochs_completed']}/{summary['epochs_planned']} epochs, best val acc "
+            f"run {run}: {summary['epochs_completed']}/{summary['epochs_planned']} epochs, best val acc "
             f"{best.get('val_acc', float('nan')):.4f} at epoch {best.get('epoch')}, "
             f"{summary['train_img_per_s_median']} train img/s (median)"
         )

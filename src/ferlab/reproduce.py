@@ -19,6 +19,7 @@ import torch
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
 from ferlab.labels import CLASSES
+from ferlab.run_dir import RunDir
 
 # The study's configs ship inside the package (the repository's configs/ links here), so
 # `ferlab reproduce` runs from an installed wheel as from a checkout.
@@ -160,7 +161,6 @@ def reproduce(
     from ferlab.figures import plot_class_distribution, plot_confusion, plot_loss_curves, plot_per_class
     from ferlab.measure import machine_info
     from ferlab.models.ensemble import fit_weights
-    from ferlab.training.callbacks import read_metrics
     from ferlab.training.sweep import run_or_reuse
 
     exps, lrs, extra = _budget(budget, backbone)
@@ -178,14 +178,14 @@ def reproduce(
     timings = json.loads(timing_file.read_text()) if timing_file.exists() else {}
 
     def timed(key: str, fn, run_dir: Path | None = None):
-        finished = run_dir is not None and _finished(run_dir)
+        finished = run_dir is not None and RunDir(run_dir).finished()
         t0 = time.perf_counter()
         result = fn()
         elapsed = time.perf_counter() - t0
         if not finished:
             timings[key] = {"seconds": round(elapsed, 1)}
         elif key not in timings:  # made elsewhere by the same config: its own training time
-            s = json.loads((run_dir / "summary.json").read_text())
+            s = RunDir(run_dir).summary()
             timings[key] = {"seconds": s["train_seconds_total"], "note": "reused run: its training time"}
         atomic_write_json(timing_file, timings)
         return result
@@ -221,7 +221,7 @@ def reproduce(
             sweep_dir / f"lr_{lr:g}",
         )
 
-    curves = lambda d: read_metrics(d / "metrics.csv")
+    curves = lambda d: RunDir(d).metrics()
     atomic_write(
         figs / "fig3_cnn_loss_curves.png",
         lambda tmp: plot_loss_curves(
@@ -325,14 +325,6 @@ def reproduce(
     return out / "report.md"
 
 
-def _finished(run_dir: Path) -> bool:
-    f = run_dir / "summary.json"
-    if not f.exists():
-        return False
-    s = json.loads(f.read_text())
-    return s["epochs_completed"] >= s["epochs_planned"]
-
-
 def _save_ensemble(out: Path, runs: dict, members: list[str], weights: list[float]) -> None:
     from ferlab.checkpoint import save_checkpoint
     from ferlab.ensembling import build_ensemble
@@ -371,7 +363,7 @@ def _report(res: dict, exps, runs, sweep_runs, compare: dict, best_vit: str, out
         "|---|---|---:|---:|---:|---:|",
     ]
     for key, d in runs.items():
-        s = json.loads((d / "summary.json").read_text())
+        s = RunDir(d).summary()
         t = res["timings"].get(key, {}).get("seconds")
         lines.append(
             f"| {titles[key]} | `{key}` | {ev[key]['accuracy']:.4f} | {ev[key]['macro_f1']:.4f} | "
@@ -394,7 +386,7 @@ def _report(res: dict, exps, runs, sweep_runs, compare: dict, best_vit: str, out
         "|---|---:|---:|",
     ]
     for lr, d in sweep_runs.items():
-        s = json.loads((d / "summary.json").read_text())
+        s = RunDir(d).summary()
         lines.append(
             f"| {lr:g} | {(s.get('best') or {}).get('val_acc', float('nan')):.4f} | {s['last']['train_loss']:.4f} |"
         )

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferlab.checkpoint import BUNDLED_DIR, WEIGHTS_FILE, load_model, save_checkpoint
+from ferlab.checkpoint import WEIGHTS_FILE, load_model, read_card, save_checkpoint
 from ferlab.data import load_fer2013
 from ferlab.evaluation import evaluate_model
-from ferlab.io import atomic_write
+from ferlab.io import atomic_write, atomic_write_json
 from ferlab.measure import machine_info, median_ms
 from ferlab.preprocess import to_model_input
 from ferlab.tta import PASSES, TTA_MODES, tta_mode
@@ -47,11 +47,6 @@ def bundle(
     labels: the val labels the card reports and calibration fits (None: the source's own;
     ferplus-soft evaluates by the majority protocol); with FER+ labels the card also gives the
     accuracy on the original FER-2013 labels of the same source."""
-    from ferlab.data.fer2013 import stratified_subset
-    from ferlab.evaluation.calibration import fit_temperature, reliability, temper
-    from ferlab.evaluation.evaluate import recognizer_probs
-    from ferlab.evaluation.metrics import compute_metrics
-    from ferlab.inference.recognizer import Recognizer
 
     model, card = load_model(source)
     if labels == "ferplus-soft":
@@ -85,31 +80,48 @@ def bundle(
         )["accuracy"]
     out = _write_bundle(model, card, out_dir, name)
     if int8:
-        import tempfile
-
-        from ferlab.inference.quantize import quantize_int8
-        from ferlab.runtime.onnx import export_onnx
-
-        calib = fer.split("train").limited(1024, seed=0).images.numpy()
-        with tempfile.TemporaryDirectory() as tmp:
-            fp32 = export_onnx(model, card, Path(tmp) / "fp32.onnx")
-            quantize_int8(
-                fp32, out_dir / f"{name}.int8.onnx", calib, mean=card["input"]["mean"], std=card["input"]["std"]
-            )
+        _quantize(model, card, fer, out_dir / f"{name}.int8.onnx")
         card["inference"]["onnx_int8"] = f"{name}.int8.onnx"
         out = _write_bundle(model, card, out_dir, name)
-    # the shipped configuration, measured through the recognizer's own path
-    rec = Recognizer(str(out), calibrated=False)
-    probs = recognizer_probs(rec, val.images.numpy())
-    shipped = compute_metrics(torch.from_numpy(probs), val.labels)
-    labels = val.labels.numpy()
+    card = {**card, **_measure_shipped(out, card, val, calibrate=calibrate)}
+    return _write_bundle(model, card, out_dir, name)
+
+
+def _quantize(model: torch.nn.Module, card: dict, fer, out: Path) -> None:
+    """int8 static quantisation calibrated on 1,024 class-stratified training images (seed 0)."""
+    import tempfile
+
+    from ferlab.inference.quantize import quantize_int8
+    from ferlab.runtime.onnx import export_onnx
+
+    calib = np.asarray(fer.split("train").limited(1024, seed=0).images)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = export_onnx(model, card, Path(tmp) / "fp32.onnx")
+        quantize_int8(fp32, out, calib, mean=card["input"]["mean"], std=card["input"]["std"])
+
+
+def _measure_shipped(weights: Path, card: dict, val, *, calibrate: bool) -> dict:
+    """The shipped configuration measured through the recognizer's own path: accuracy, the
+    temperature fitted on one stratified half of val and the calibration on the other, and the
+    cost per face on this CPU. Returns the card's new `inference` and `metrics`."""
+    from ferlab.data.fer2013 import stratified_subset
+    from ferlab.evaluation.calibration import fit_temperature, reliability, temper
+    from ferlab.evaluation.evaluate import recognizer_probs
+    from ferlab.evaluation.scores import scores
+    from ferlab.inference.recognizer import Recognizer
+
+    inference, metrics = dict(card["inference"]), dict(card["metrics"])
+    rec = Recognizer(str(weights), calibrated=False)
+    images, labels = np.asarray(val.images), np.asarray(val.labels)
+    probs = recognizer_probs(rec, images)
+    shipped = scores(probs, labels)
     if calibrate:
         fit_idx = stratified_subset(labels, len(labels) // 2, seed=0)
         held = np.setdiff1d(np.arange(len(labels)), fit_idx)
         t = fit_temperature(probs[fit_idx], labels[fit_idx])
         before, after = reliability(probs[held], labels[held]), reliability(temper(probs[held], t), labels[held])
-        card["inference"]["temperature"] = round(t, 4)
-        card["metrics"]["calibration"] = {
+        inference["temperature"] = round(t, 4)
+        metrics["calibration"] = {
             "temperature": round(t, 4),
             "fitted_on": f"val (PublicTest): a class-stratified half, seed 0, n={len(fit_idx)}",
             "evaluated_on": f"val (PublicTest): the other half, n={len(held)}",
@@ -118,8 +130,7 @@ def bundle(
             "reliability_before": before["bins"],
             "reliability_after": after["bins"],
         }
-    one = val.images[:1].numpy()
-    card["metrics"] |= {
+    metrics |= {
         "val_accuracy_default": shipped["accuracy"],
         "macro_f1_default": shipped["macro_f1"],
         "per_class_default": shipped["per_class"],
@@ -128,11 +139,28 @@ def bundle(
             "precision": rec.precision,
             "tta": rec.tta,
             "views": PASSES[rec.tta],
-            "ms_per_face_batch1": round(median_ms(rec.probabilities, one, repeats=200, warmup=20), 3),
+            "ms_per_face_batch1": round(median_ms(rec.probabilities, images[:1], repeats=200, warmup=20), 3),
             "machine": machine_info(),
         },
     }
-    return _write_bundle(model, card, out_dir, name)
+    return {"inference": inference, "metrics": metrics}
+
+
+def requantize(name: str, *, data: str) -> Path:
+    """Remake a bundled model's int8 copy with today's `quantize_int8` (same calibration images)
+    and measure again how it ships; writes the .int8.onnx and the card record beside the weights,
+    never the weights file."""
+    from ferlab.errors import FerlabError
+
+    model, card = load_model(name)
+    onnx_name = card.get("inference", {}).get("onnx_int8")
+    if not onnx_name:
+        raise FerlabError(f"{name}: ships without an int8 copy; nothing to requantize")
+    labels = card.get("metrics", {}).get("labels")
+    fer = load_fer2013(data, labels=None if labels in (None, "original") else labels)
+    _quantize(model, card, fer, Path(card["_path"]).parent / onnx_name)
+    card |= _measure_shipped(Path(card["_path"]), card, fer.split("val"), calibrate="calibration" in card["metrics"])
+    return write_card_record(card)
 
 
 def _write_bundle(model: torch.nn.Module, card: dict, out_dir: Path, name: str) -> Path:
@@ -147,9 +175,18 @@ def _write_bundle(model: torch.nn.Module, card: dict, out_dir: Path, name: str) 
     return out_dir / f"{name}.safetensors"
 
 
-def add_card_metrics(name: str, metrics: dict, out_dir: Path = BUNDLED_DIR) -> Path:
-    """Record further measurements (e.g. label stability) in a bundled model's card; same weights."""
-    model, card = load_model(name)
-    card = {k: v for k, v in card.items() if not k.startswith("_")}
+def write_card_record(card: dict) -> Path:
+    """Write a model's card to the JSON beside its weights (atomically), leaving the weights file
+    as it is: what `read_card` takes `metrics` and `inference` from."""
+    from ferlab.card import card_record_path
+
+    out = card_record_path(card["_path"])
+    atomic_write_json(out, {k: v for k, v in card.items() if not k.startswith("_")})
+    return out
+
+
+def add_card_metrics(name: str, metrics: dict) -> Path:
+    """Record further measurements (e.g. label stability) in a model's card record; same weights."""
+    card = read_card(name)
     card["metrics"] = {**card.get("metrics", {}), **metrics}
-    return _write_bundle(model, card, out_dir, name)
+    return write_card_record(card)

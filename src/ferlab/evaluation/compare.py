@@ -8,6 +8,7 @@ from pathlib import Path
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
 from ferlab.labels import CLASSES
+from ferlab.run_dir import RunDir
 from ferlab.tta import tta_mode
 
 
@@ -26,8 +27,8 @@ def _load_input(ref: str, data: str, split: str, tta: str | None = "none") -> di
     from ferlab.evaluation.evaluate import evaluate_ref
 
     res = evaluate_ref(ref, data, split, tta=tta)
-    if p.is_dir() and (p / "summary.json").exists():
-        res["model"] = json.loads((p / "summary.json").read_text()).get("name", res["model"])
+    if p.is_dir() and RunDir(p).summary_file.exists():
+        res["model"] = RunDir(p).name
     return res
 
 

@@ -220,17 +220,19 @@ class Recognizer:
         if backend == "onnxruntime":
             from pathlib import Path
 
-            from ferlab.runtime.onnx import OnnxSession
+            from ferlab.runtime.onnx import OnnxSession, export_cache_path
 
             run_on = {"threads": opts.threads, "device": opts.device}
             if self.card.get("_onnx"):  # an exported ONNX file given as the model
                 self._ort = OnnxSession(self.card["_onnx"], **run_on)
             elif precision == "int8":
                 self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"], **run_on)
+            elif (cached := export_cache_path(self.card)).exists():  # exported before: no torch needed
+                self._ort = OnnxSession(cached, **run_on)
             else:
                 from ferlab.checkpoint import onnx_session
 
-                self._ort = onnx_session(self.card)
+                self._ort = onnx_session(self.card, **run_on)
 
     @property
     def model(self) -> torch.nn.Module:

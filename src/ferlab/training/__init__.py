@@ -1,1 +1,1 @@
-"""Training on Lightning: the module, the run directory callbacks, and `run_training`."""
+"""Training on Lightning: the module, the run directory callbacks, and `train`."""

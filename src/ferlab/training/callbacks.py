@@ -7,14 +7,14 @@ import csv
 import io
 import os
 import time
-from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
 from ferlab.checkpoint import make_card, save_checkpoint
-from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
+from ferlab.io import atomic_write, atomic_write_text
 from ferlab.models import count_parameters
+from ferlab.run_dir import RunDir
 from ferlab.training.config import dump_config
 
 METRIC_FIELDS = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "train_seconds", "train_img_per_s"]
@@ -38,38 +38,19 @@ class EpochProgressBar(TQDMProgressBar):
 
 def read_run_curves(runs: list[str | os.PathLike]) -> dict[str, list[dict]]:
     """{run name: metrics rows} for run directories (the name from summary.json, else the folder's)."""
-    import json
-
     from ferlab.errors import FerlabError
 
     out = {}
-    for r in runs:
-        f = Path(r) / "metrics.csv"
-        if not f.is_file():
+    for r in map(RunDir, runs):
+        if not r.metrics_file.is_file():
             raise FerlabError(f"{r}: not a run directory (no metrics.csv)")
-        summary = Path(r) / "summary.json"
-        out[json.loads(summary.read_text())["name"] if summary.is_file() else Path(r).name] = read_metrics(f)
+        out[r.name] = r.metrics()
     return out
 
 
-def read_metrics(path: str | os.PathLike) -> list[dict]:
-    p = Path(path)
-    if not p.exists():
-        return []
-    with p.open(newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    return [
-        {
-            k: (float(v) if v not in ("", None) and k != "epoch" else (int(v) if k == "epoch" else None))
-            for k, v in r.items()
-        }
-        for r in rows
-    ]
-
-
 class RunRecorder(L.Callback):
-    def __init__(self, run_dir: Path, cfg: dict, card_training: dict) -> None:
-        self.run_dir = Path(run_dir)
+    def __init__(self, run_dir: RunDir, cfg: dict, card_training: dict) -> None:
+        self.run = RunDir(run_dir)
         self.cfg = cfg
         self.card_training = card_training
         self.best_acc = -1.0
@@ -130,29 +111,29 @@ class RunRecorder(L.Callback):
         if improved:
             self.best_acc, self.best_epoch = row["val_acc"], epoch + 1
         # The resumable state is written by every rank's call (Lightning writes on rank 0 only).
-        ckpt = self.run_dir / "checkpoints" / "last.ckpt"
+        ckpt = self.run.resume_checkpoint
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         tmp = ckpt.with_name(".last.ckpt.tmp")
         trainer.save_checkpoint(tmp)
         if not trainer.is_global_zero:
             return
         os.replace(tmp, ckpt)
-        rows = [r for r in read_metrics(self.run_dir / "metrics.csv") if r["epoch"] <= epoch]
+        rows = [r for r in self.run.metrics() if r["epoch"] <= epoch]
         rows.append(row)
         buf = io.StringIO()
         w = csv.DictWriter(buf, fieldnames=METRIC_FIELDS)
         w.writeheader()
         w.writerows(rows)
-        atomic_write_text(self.run_dir / "metrics.csv", buf.getvalue())
+        atomic_write_text(self.run.metrics_file, buf.getvalue())
         metrics = {
             "val_accuracy": row["val_acc"],
             "val_loss": row["val_loss"],
             "epoch": epoch + 1,
             "selection": "val (PublicTest) accuracy",
         }
-        save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run_dir / "last")
+        save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run.last)
         if improved:
-            save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run_dir / "best")
+            save_checkpoint(pl_module.model, self._card(pl_module, metrics, epoch + 1), self.run.best)
         # Drawing costs ~0.3 s; on a GPU an epoch can take little more, so draw at most every 20 s.
         last_epoch = epoch + 1 >= trainer.max_epochs
         if last_epoch or time.perf_counter() - self._drawn > 20:
@@ -163,17 +144,14 @@ class RunRecorder(L.Callback):
     def _figure(self, rows: list[dict]) -> None:
         from ferlab.figures import plot_loss_curves
 
-        atomic_write(
-            self.run_dir / "loss_curves.png", lambda tmp: plot_loss_curves({self.cfg["name"]: rows}, tmp, fmt="png")
-        )
+        atomic_write(self.run.loss_curves, lambda tmp: plot_loss_curves({self.cfg["name"]: rows}, tmp, fmt="png"))
 
     def _summary(self, trainer, pl_module, rows: list[dict]) -> None:
         from ferlab.measure import machine_info
 
         speeds = sorted(r["train_img_per_s"] for r in rows if r.get("train_img_per_s"))
         best = next((r for r in rows if r["epoch"] == self.best_epoch), None)
-        atomic_write_json(
-            self.run_dir / "summary.json",
+        self.run.write_summary(
             {
                 "name": self.cfg["name"],
                 "architecture": pl_module.hparams.architecture,
@@ -201,10 +179,10 @@ class EpochBudget(L.Callback):
     are those a rerun with the fixed count would use. The count goes into config.yaml.
     """
 
-    def __init__(self, minutes: float, cfg: dict, run_dir: Path, card_training: dict, calibrate_epochs: int = 2):
+    def __init__(self, minutes: float, cfg: dict, run_dir: RunDir, card_training: dict, calibrate_epochs: int = 2):
         self.seconds = float(minutes) * 60
         self.cfg = cfg
-        self.run_dir = Path(run_dir)
+        self.run = RunDir(run_dir)
         self.card_training = card_training
         self.calibrate_epochs = calibrate_epochs
         self.resolved: int | None = None
@@ -244,7 +222,7 @@ class EpochBudget(L.Callback):
         }
         self.card_training["epochs"] = total
         if trainer.is_global_zero:
-            atomic_write_text(self.run_dir / "config.yaml", dump_config(self.cfg))
+            self.run.write_config(dump_config(self.cfg))
             print(f"budget {self.seconds / 60:g} min: {per_epoch:.1f} s/epoch → {total} epochs", flush=True)
 
 

@@ -1,19 +1,17 @@
-"""`ferlab train`: resolve the config, make the run directory, hand everything to Lightning."""
+"""`ferlab train`: `train(cfg, run_dir)` reads top to bottom — data, model, callbacks, trainer —
+with the optional steps (initial weights, teachers, feature cache) as helpers below it."""
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import warnings
-from pathlib import Path
 
 import torch
-import yaml
 
 from ferlab.data.augment import AugmentConfig
 from ferlab.errors import FerlabError
-from ferlab.io import atomic_write_text
+from ferlab.run_dir import RunDir
 from ferlab.training.config import cached_block, dump_config
 
 
@@ -45,23 +43,6 @@ def quiet_lightning() -> None:
 def _drop_logger_tip(record: logging.LogRecord) -> bool:
     # Lightning advertises a cloud logger at every fit; not useful here.
     return "litlogger" not in record.getMessage().lower()
-
-
-def new_run_dir(cfg: dict, root: str | os.PathLike = "runs") -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    d = Path(root) / f"{cfg['name']}-{stamp}"
-    n = 1
-    while d.exists():
-        n += 1
-        d = Path(root) / f"{cfg['name']}-{stamp}-{n}"
-    return d
-
-
-def resume_config(run_dir: Path) -> dict:
-    f = run_dir / "config.yaml"
-    if not f.is_file():
-        raise FerlabError(f"{run_dir}: not a ferlab run directory (no config.yaml)")
-    return yaml.safe_load(f.read_text())
 
 
 def _use_feature_cache(cfg: dict, module, dm) -> None:
@@ -141,9 +122,9 @@ def _use_soft_targets(cfg: dict, dm, progress: bool) -> None:
     dm.train_soft_targets = targets
 
 
-def run_training(
+def train(
     cfg: dict,
-    run_dir: Path,
+    run_dir: RunDir | str | os.PathLike,
     *,
     resume: bool = False,
     devices: int | str = 1,
@@ -151,10 +132,11 @@ def run_training(
     accelerator: str = "auto",
     progress: bool = True,
     command: str = "",
-) -> Path:
-    """Train the config `cfg` (from `load_config`) into `run_dir`: config.yaml, metrics.csv, best/ and
-    last/ checkpoints with their cards, loss curves, summary.json and the resumable Lightning
-    state, each written atomically. `resume` continues from checkpoints/last.ckpt; devices,
+) -> RunDir:
+    """Train the config `cfg` (from `load_config`) into `run_dir` (the format: ferlab.run_dir):
+    config.yaml, metrics.csv, best/ and last/ checkpoints with their cards, loss curves,
+    summary.json and the resumable Lightning state, each written atomically. `resume` continues
+    from its last resumable state; devices,
     strategy and accelerator go to Lightning (e.g. 2 and "ddp"); `command` is recorded in the cards."""
     import lightning as L
 
@@ -169,12 +151,13 @@ def run_training(
     t, d = cfg["train"], cfg["data"]
     if t.get("threads"):
         torch.set_num_threads(int(t["threads"]))
-    run_dir.mkdir(parents=True, exist_ok=True)
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    run = RunDir(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
     if not resume:
-        atomic_write_text(run_dir / "config.yaml", dump_config(cfg))
+        run.write_config(dump_config(cfg))
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
+    # 1. data: the splits in memory, sampled per epoch by the data module
     data = load_fer2013(d["path"], strict=d.get("strict", False), labels=d.get("labels"), votes=d.get("ferplus_votes"))
     soft_labels = data.splits["train"].soft is not None
     if soft_labels and t.get("distill"):
@@ -188,6 +171,8 @@ def run_training(
         limit_val=d.get("limit_val"),
         on_device=bool(d.get("on_device")),
     )
+
+    # 2. model, loss and optimiser: one LightningModule
     weights = class_loss_weights(dm.train_split.labels).tolist() if d.get("class_weighted_loss") else None
     module = FerModule(
         cfg["model"]["architecture"],
@@ -213,6 +198,8 @@ def run_training(
         distill=t.get("distill"),
         soft_labels=soft_labels,
     )
+
+    # 3. optional starts: trained weights, teachers' soft targets, cached frozen features
     if t.get("init_from") and not resume:
         _init_weights(module, cfg, t["init_from"])
     if t.get("distill") and t["distill"].get("offline"):
@@ -221,6 +208,8 @@ def run_training(
         if t.get("distill"):
             raise FerlabError("train.feature_cache cannot be combined with train.distill (teachers need images)")
         _use_feature_cache(cfg, module, dm)
+
+    # 4. record keeping: what every checkpoint's card says about its training, and the callbacks
     card_training = {
         "data": str(d["path"]),
         "data_notes": data.notes,
@@ -240,8 +229,8 @@ def run_training(
     if t.get("budget_minutes"):
         if t["scheduler"] == "cosine" and int(t["warmup_epochs"]) < 2:
             raise FerlabError("train.budget_minutes with a cosine schedule needs train.warmup_epochs >= 2")
-        callbacks.append(EpochBudget(float(t["budget_minutes"]), cfg, run_dir, card_training))
-    callbacks.append(RunRecorder(run_dir, cfg, card_training))
+        callbacks.append(EpochBudget(float(t["budget_minutes"]), cfg, run, card_training))
+    callbacks.append(RunRecorder(run, cfg, card_training))
     if t.get("freeze"):
         if not hasattr(module.model, "set_trainable_blocks"):
             raise FerlabError(f"{cfg['model']['architecture']}: train.freeze needs a pretrained backbone")
@@ -261,6 +250,8 @@ def run_training(
 
         for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning"):
             logging.getLogger(name).setLevel(logging.WARNING)
+
+    # 5. the loop itself is Lightning's
     trainer = L.Trainer(
         max_epochs=int(t["epochs"]),
         max_time={"minutes": float(t["max_minutes"])} if t.get("max_minutes") else None,
@@ -277,7 +268,7 @@ def run_training(
         enable_progress_bar=progress,
         enable_model_summary=False,
         callbacks=callbacks,
-        default_root_dir=str(run_dir),
+        default_root_dir=str(run),
     )
-    trainer.fit(module, datamodule=dm, ckpt_path=str(ckpt) if resume and ckpt.exists() else None)
-    return run_dir
+    trainer.fit(module, datamodule=dm, ckpt_path=str(run.resume_checkpoint) if resume and run.resumable() else None)
+    return run
