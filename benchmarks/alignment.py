@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ferlab.card import DEFAULT_MODEL
 from ferlab.data import load_fer2013
 from ferlab.detectors import build_detector
 from ferlab.evaluation.scenes import backgrounds, make_scene, match
@@ -49,7 +48,8 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=300)
     ap.add_argument("--detector", default="centerface")
     ap.add_argument("--detector-weights")
-    ap.add_argument("--model", default=DEFAULT_MODEL)
+    # the pasted faces carry FER-2013's own labels: the model of those labels classifies them
+    ap.add_argument("--model", default="fer-vgg-wide")
     ap.add_argument("--tta", default="none", help="test-time augmentation while classifying (default: none)")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()

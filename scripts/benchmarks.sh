@@ -12,9 +12,11 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/face_size.py --data "$DATA"
   python3 benchmarks/alignment.py --data "$DATA"
   python3 benchmarks/fast_default.py --data "$DATA"
-  python3 benchmarks/stability.py --data "$DATA"
+  python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide-ferplus --modes shipped --write-card
+  python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide --modes shipped --write-card
   python3 benchmarks/inference.py
   python3 benchmarks/accuracy.py --data "$DATA"
+  python3 benchmarks/accuracy.py --data "$DATA" --labels ferplus-majority
   python3 benchmarks/serve.py
   python3 benchmarks/serve_abuse.py
   python3 benchmarks/train_speed.py --data "$DATA"
@@ -26,7 +28,7 @@ fi
   echo "# Benchmarks"
   echo
   echo "Tables written by \`benchmarks/*.py\` (JSON beside them in \`benchmarks/results/\`); assembled by \`scripts/benchmarks.sh\`."
-  for f in pipeline cold_start fast_default detectors face_size alignment stability inference accuracy serve serve_abuse train_speed batch default_choice install_size; do
+  for f in pipeline cold_start fast_default detectors face_size alignment stability-fer-vgg-wide-ferplus stability-fer-vgg-wide inference accuracy accuracy-ferplus-majority serve serve_abuse train_speed batch default_choice install_size; do
     [ -f "benchmarks/results/$f.md" ] || continue
     echo
     sed 's/^# /## /' "benchmarks/results/$f.md"

@@ -80,6 +80,10 @@ def cmd_models(args) -> int:
         )
     if not bundled:
         print("  (none)")
+    elif any(b["default"] for b in bundled):
+        from ferlab.card import DEFAULT_MODEL, DEFAULT_REASON
+
+        print(f"Why {DEFAULT_MODEL} is the default: {DEFAULT_REASON}")
     return 0
 
 

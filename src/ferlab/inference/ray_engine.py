@@ -131,7 +131,9 @@ def run_ray(
     shards = shard_names(paths, shard_size)
     todo = [(name, part) for name, part in shards if name not in done_names]
     t0 = time.perf_counter()
-    ray.init(address=address, ignore_reinit_error=True, logging_level="ERROR", log_to_driver=False)
+    # a local instance without the dashboard: on a small machine its processes take CPU from the actors
+    local = {} if address else {"include_dashboard": False}
+    ray.init(address=address, ignore_reinit_error=True, logging_level="ERROR", log_to_driver=False, **local)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = progress
     ctx.verbose_progress = False
