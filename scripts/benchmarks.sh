@@ -11,7 +11,8 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/detectors.py --data "$DATA"
   python3 benchmarks/face_size.py --data "$DATA"
   python3 benchmarks/alignment.py --data "$DATA"
-  python3 benchmarks/fast_default.py --data "$DATA"
+  python3 benchmarks/fast_default.py --data "$DATA" --model fer-vgg-wide-ferplus --write-card
+  python3 benchmarks/fast_default.py --data "$DATA" --model fer-vgg-wide --write-card
   python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide-ferplus --modes shipped --write-card
   python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide --modes shipped --write-card
   python3 benchmarks/inference.py
@@ -22,13 +23,14 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/train_speed.py --data "$DATA"
   python3 benchmarks/batch.py
   python3 benchmarks/default_choice.py --data "$DATA"
+  python3 benchmarks/ferplus_ablation.py
   python3 benchmarks/install_size.py --all --out benchmarks/results/install_size
 fi
 {
   echo "# Benchmarks"
   echo
   echo "Tables written by \`benchmarks/*.py\` (JSON beside them in \`benchmarks/results/\`); assembled by \`scripts/benchmarks.sh\`."
-  for f in pipeline cold_start fast_default detectors face_size alignment stability-fer-vgg-wide-ferplus stability-fer-vgg-wide inference accuracy accuracy-ferplus-majority serve serve_abuse train_speed batch default_choice install_size; do
+  for f in pipeline cold_start fast_default-fer-vgg-wide-ferplus fast_default-fer-vgg-wide detectors face_size alignment stability-fer-vgg-wide-ferplus stability-fer-vgg-wide inference accuracy accuracy-ferplus-majority serve serve_abuse train_speed batch default_choice ferplus_ablation install_size; do
     [ -f "benchmarks/results/$f.md" ] || continue
     echo
     sed 's/^# /## /' "benchmarks/results/$f.md"

@@ -30,7 +30,7 @@ def main() -> None:
                 f"temperature {t:.3g} (ECE {cal['ece_after']:.3f})": cal["reliability_after"],
             },
             tmp,
-            f"{card['name']} as shipped, held-out half of PublicTest",
+            f"{card['name']} as shipped\nheld-out half of PublicTest",
             fmt="png",
         ),
     )

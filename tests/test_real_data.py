@@ -48,8 +48,10 @@ def test_summary_matches_the_study(capsys):
 @pytest.mark.parametrize("model", sorted({DEFAULT_MODEL, "fer-vgg-wide"}))
 def test_bundled_int8_models_reproduce_their_cards(model, capsys):
     # The cards' numbers were measured by `ferlab bundle` (or scripts/requantize_bundled.py) on one
-    # machine; a fresh evaluation on any other CPU must give them again to the last image: the int8
-    # copies use 7-bit weights, whose sums are exact with and without VNNI.
+    # machine; a fresh evaluation on another CPU must give them again to within a few faces: the int8
+    # copies use 7-bit weights, whose integer sums are exact with and without VNNI, but the fp32
+    # requantisation between layers may round an activation differently in another CPU's kernels
+    # (1 face of 3,186 moved between an AVX2 EPYC and an AVX-512 VNNI Xeon; 8-bit weights moved 55).
     card = read_card(model)
     m = card["metrics"]
     labels = m.get("labels") or "original"
@@ -60,7 +62,7 @@ def test_bundled_int8_models_reproduce_their_cards(model, capsys):
     # as shipped: with the test-time augmentation, backend and precision the card names
     assert res["tta"] == tta_mode(card["inference"]["tta"])
     assert (res["backend"], res["precision"]) == (card["inference"]["backend"], card["inference"]["precision"])
-    assert res["accuracy"] == pytest.approx(m["val_accuracy_default"], abs=1e-6)
+    assert res["accuracy"] == pytest.approx(m["val_accuracy_default"], abs=3 / res["n"] + 1e-9)
     # the card's per-mode numbers are the network itself: torch, fp32
     assert main([*args[:-1], "--tta", "none", "--backend", "torch", "--json"]) == 0
     single = json.loads(capsys.readouterr().out)
