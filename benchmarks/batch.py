@@ -249,6 +249,21 @@ def main() -> None:
             f"images/s once started ({ray['images_per_s'] / rate_steady[2]:.2f}× native `--workers 2` steady); "
             f"Ray's start-up {ray['startup_s']:.1f} s, whole call {ray['wall_s']:.1f} s.",
         ]
+    grow = memory["rss_mb_at_end"] - memory["rss_mb_at_2000"]
+    verdict = lambda ok: "met" if ok else "**not met**"
+    s2 = results["speedup_2_workers_steady"]
+    targets = [
+        f"`--workers 2` ≥ 1.6× `--workers 1` (steady): {s2:.2f}×, {verdict(s2 >= 1.6)}",
+        f"RSS after {memory['inputs']:,} inputs within 50 MB of RSS after 2,000: {grow:+.0f} MB, "
+        + verdict(memory["inputs"] >= 20_000 and abs(grow) <= 50)
+        + ("" if memory["inputs"] >= 20_000 else f" (measured over {memory['inputs']:,}, not 20,000)"),
+        "kill -9 at about half, then `--resume` gives the same rows, each input once: "
+        + verdict(resume["each_input_once"] and resume["same_rows_as_uninterrupted"]),
+    ]
+    if ray:
+        r = ray["images_per_s"] / rate_steady[2]
+        targets.append(f"the Ray engine ≥ 0.7× native `--workers 2`: {r:.2f}×, {verdict(r >= 0.7)}")
+    md += ["", "Targets of the batch issue on this machine: " + "; ".join(targets) + "."]
     md += [
         "",
         "With `--workers 1` onnxruntime already spreads each network over every core (its intra-op threads); "

@@ -94,6 +94,8 @@ def main() -> None:
     res = {"machine": machine_info(), "limit_train": args.limit_train, "epochs": args.epochs, "seed": 0,
            "n_val": len(val), "rows": rows}  # fmt: skip
     md = [
+        "## The photo augmentation levers one at a time (FER+ fine-tunes of fer-vgg-wide)",
+        "",
         f"FER+ augmentation ablation: fer-vgg-wide fine-tuned on {args.limit_train} FER+ training faces (soft labels), "
         f"{args.epochs} epoch(s), **one seed** (0); FER+ PublicTest, majority protocol, n={len(val)}, torch fp32 one "
         f"pass; photo-like = each face degraded once (fixed seed). {res['machine']['cpu']}, "
@@ -105,6 +107,9 @@ def main() -> None:
             f"| {k} | {v['ferplus_val']:.4f} | {v['ferplus_val_photo_like']:.4f} | {v['train_seconds']:.0f} |"
             for k, v in rows.items()
         ],
+        "",
+        "Reproduce: `python benchmarks/ferplus_ablation.py`",
+        "",
     ]
     write_results(args.out, "ferplus_ablation", res, md)
 

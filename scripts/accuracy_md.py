@@ -250,7 +250,7 @@ def main() -> None:
             f"{base_run['plain']['macro_f1']:.4f} → {kd['plain']['macro_f1']:.4f}, with flip TTA "
             f"{base_run['tta']['accuracy']:.4f} → {kd['tta']['accuracy']:.4f}"
             + "".join(
-                f"; with 12 views {r['accuracy']:.4f} against the default's {met:.4f}: not bundled"
+                f"; with 12 views {r['accuracy']:.4f} against {FER2013_MODEL}'s {met:.4f}: not bundled"
                 for r in ((levers or {}).get("rows") or [])
                 if r["ref"].rstrip("/").endswith("fer_vgg_wide_distilled") and r["passes"] == 12
             )
@@ -307,6 +307,12 @@ def main() -> None:
         counts = [r["summary"]["epochs_completed"] for r in four]
         alone_s = solo_s
         shared_s = by_key["fer_vgg_wide"]["budget"]["epoch_seconds"] if "fer_vgg_wide" in by_key else None
+        lines.append(
+            "- Pending a GPU window: `scripts/gpu_window.sh` trains this recipe for up to 300 epochs with two seeds "
+            "side by side on the device-resident path (`--on-device`: data, sampling and augmentation on the GPU, no "
+            "host work per step), fitted to the window, beside the study's full-budget ViT fine-tune and the FER+ "
+            "recipe from scratch; its results will land here."
+        )
         lines.append(
             f"- Longer schedules are the lever left: every shared-GPU run ended its cosine schedule after "
             f"{min(counts)}–{max(counts)} epochs (the budget, not convergence, set the count), where the VGG-style "
