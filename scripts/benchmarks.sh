@@ -15,6 +15,8 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/fast_default.py --data "$DATA" --model fer-vgg-wide --write-card
   python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide-ferplus --modes shipped --write-card
   python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide --modes shipped --write-card
+  python3 scripts/card_headlines.py fer-vgg-wide-ferplus --data "$DATA"
+  python3 scripts/card_headlines.py fer-vgg-wide --data "$DATA"
   python3 benchmarks/inference.py
   python3 benchmarks/accuracy.py --data "$DATA"
   python3 benchmarks/accuracy.py --data "$DATA" --labels ferplus-majority

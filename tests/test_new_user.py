@@ -468,5 +468,12 @@ def test_info_is_a_readable_card_and_compare_runs_models_as_shipped(capsys):
     assert "{" not in out and "_path" not in out and ".devdata" not in out
     assert "the checkpoint kept is epoch 68" in out and "82 epochs" in out
     assert main(["info", "--model", "fer-vgg-wide-ferplus"]) == 0
-    assert "labels learned: FER+ vote distributions" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "labels learned: FER+ vote distributions" in out
+    # the card says both PublicTest numbers and FER+ Valid, and what the model is and is not for
+    head = read_card("fer-vgg-wide-ferplus")["metrics"]["headline"]
+    dedup, valid = head["publictest"]["accuracy_without_train_duplicates"], head["ferplus_valid"]["accuracy"]
+    assert f"without the images that repeat a training image: {dedup:.4f}" in out
+    assert f"FER+ Valid (FERPlus layout), ferplus-majority labels, as shipped: {valid:.4f}" in out
+    assert "not for decisions about people" in out and "EU AI Act" in out and "confidence: the calibrated" in out
     assert build_parser().parse_args(["compare", "x.json", "--out", "o"]).tta == "card"

@@ -51,7 +51,7 @@ def test_bundled_int8_models_reproduce_their_cards(model, capsys):
     # machine; a fresh evaluation on another CPU must give them again to within a few faces: the int8
     # copies use 7-bit weights, whose integer sums are exact with and without VNNI, but the fp32
     # requantisation between layers may round an activation differently in another CPU's kernels
-    # (1 face of 3,186 moved between an AVX2 EPYC and an AVX-512 VNNI Xeon; 8-bit weights moved 55).
+    # (1 face of 3,186 moved between an AVX2 EPYC and an AVX-512 VNNI Xeon; 8-bit weights moved 55 of 3,589).
     card = read_card(model)
     m = card["metrics"]
     labels = m.get("labels") or "original"

@@ -37,6 +37,18 @@ BUNDLED_DIR = Path(__file__).parent / "weights"
 # Chosen by the rule in benchmarks/default_choice.py on faces unlike FER-2013's own labels (docs/accuracy.md,
 # "Choosing the default"); fer-vgg-wide stays bundled by name as the study's model of FER-2013's labels.
 DEFAULT_MODEL = "fer-vgg-wide-ferplus"
+# What every bundled emotion model is for and not for, printed with its card (`ferlab info`); the
+# README's "Intended use and limitations" says the same at length.
+USE_AND_LIMITS = (
+    "intended use: research, media analysis, interfaces whose users know it runs; it reads facial "
+    "expressions as crowd workers labelled them in 48×48 grey web images, not inner emotional states",
+    "confidence: the calibrated probability of the label on FER-2013-like faces (among faces given p, about "
+    "a share p carry that label); less reliable on faces unlike them (profiles, small, blurred, strong light)",
+    "limitations: mostly posed or semi-posed training faces (spontaneous expressions are subtler); accuracy by "
+    "age, sex, skin tone or culture not measured (unknown, not absent)",
+    "not for decisions about people (hiring, grading, policing, credit, health); the EU AI Act prohibits "
+    "emotion recognition at work and in education (Art. 5(1)(f), except medical or safety reasons)",
+)
 DEFAULT_REASON = (
     "learned from FER+'s ten annotators per face, it is right more often than fer-vgg-wide on faces unlike "
     "FER-2013's (FER+ labels, degraded photo-like faces, faces in photos) and steadier, at the same cost; "

@@ -4,7 +4,7 @@ stack (`ferlab[train]`) and are listed as None without it."""
 
 from __future__ import annotations
 
-from ferlab.card import DEFAULT_MODEL, bundled_models, read_card, shipped_accuracy, user_models
+from ferlab.card import DEFAULT_MODEL, USE_AND_LIMITS, bundled_models, read_card, shipped_accuracy, user_models
 
 
 def architectures() -> list[dict] | None:
@@ -89,6 +89,15 @@ def describe_card(card: dict) -> str:
             lines.append(f"    (one pass, torch fp32, no test-time augmentation: {one:.4f})")
         if m.get("val_accuracy_original_labels") is not None:
             lines.append(f"    on FER-2013's original labels, one pass: {m['val_accuracy_original_labels']:.4f}")
+    head = m.get("headline") or {}
+    for key, what in (("publictest", "FER-2013 PublicTest"), ("ferplus_valid", "FER+ Valid (FERPlus layout)")):
+        h = head.get(key)
+        if h and h.get("accuracy_without_train_duplicates") is not None:
+            lines.append(
+                f"  {what}, {h.get('labels', 'original')} labels, as shipped: {h['accuracy']:.4f} (n={h['n']}); "
+                f"without the images that repeat a training image: {h['accuracy_without_train_duplicates']:.4f} "
+                f"(n={h['n_without_train_duplicates']}; {head.get('machine', {}).get('cpu', 'this CPU')})"
+            )
     per = m.get("per_class_default") or m.get("per_class")
     if per:
         lines.append("  per class: " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))
@@ -114,4 +123,5 @@ def describe_card(card: dict) -> str:
         )
     if card.get("created"):
         lines.append(f"  created {card['created'][:10]}")
+    lines += [f"  {line}" for line in USE_AND_LIMITS]
     return "\n".join(lines)
