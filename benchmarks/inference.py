@@ -144,7 +144,7 @@ def main() -> None:
         ),
         "",
         "Model rows time one pass per face, as `ferlab video` classifies (`--tta` adds passes). "
-        "Video frames are searched at 320 px on the longer side (`ferlab video --detect-side`). Photos are searched "
+        "Video frames are searched at 320 px on the longer side (`ferlab video --search-side`). Photos are searched "
         f"at 640 px: the detector alone on a 640×480 photo takes {results[0]['detector_ms_640x480']:.1f} ms, "
         "which bounds `ferlab predict` and `ferlab serve` throughput. The onnxruntime columns run each model as "
         "its card ships it (the default: int8).",
