@@ -123,5 +123,7 @@ def describe_card(card: dict) -> str:
         )
     if card.get("created"):
         lines.append(f"  created {card['created'][:10]}")
-    lines += [f"  {line}" for line in USE_AND_LIMITS]
+    # what the FER-2013 family is for; a model trained on other faces has its own story to tell
+    if "fer" in str(tr.get("data", "")).lower():
+        lines += [f"  {line}" for line in USE_AND_LIMITS]
     return "\n".join(lines)
