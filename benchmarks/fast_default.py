@@ -46,7 +46,7 @@ def main() -> None:
     from ferlab.card import read_card
 
     labels = args.labels or read_card(args.model)["metrics"].get("labels", "original")
-    val = load_fer2013(args.data, labels=None if labels == "original" else labels).split("val")
+    val = load_fer2013(args.data, labels=labels).split("val")
     faces, y = val.images.numpy(), val.labels.numpy()
     rows, per_view = [], None
     for precision in ("fp32", "int8"):

@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--ferplus", default=str(SHARED / "ferplus" / "ferplus-no-test.zip"))
     args = ap.parse_args()
     labels = read_card(args.name)["metrics"].get("labels") or "original"
-    public = evaluate_ref(args.name, args.data, "val", labels=None if labels == "original" else labels)
+    public = evaluate_ref(args.name, args.data, "val", labels=labels)
     record = {"publictest": headline(public) | {"labels": labels}}
     if Path(args.ferplus).exists():
         record["ferplus_valid"] = headline(evaluate_ref(args.name, args.ferplus, "val")) | {
