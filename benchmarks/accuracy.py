@@ -31,13 +31,15 @@ from peers import (
     load_what_the_face,
 )
 
-from ferlab.checkpoint import DEFAULT_MODEL, bundled_models, load_model
+from ferlab.card import DEFAULT_MODEL, bundled_models
+from ferlab.checkpoint import load_model
 from ferlab.data import load_fer2013
 from ferlab.evaluation.evaluate import evaluate_ref
 from ferlab.evaluation.metrics import compute_metrics, model_probs, predict_probs
 from ferlab.inference.recognizer import Recognizer
 from ferlab.labels import CLASSES
 from ferlab.measure import machine_info, median_ms, write_results
+from ferlab.paths import default_data
 from ferlab.preprocess import to_model_input
 from ferlab.tta import averaged
 
@@ -50,7 +52,7 @@ def latency_ms(fn, x: torch.Tensor, repeats: int = 200) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--labels", default="original", choices=["original", "ferplus-majority"])
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()

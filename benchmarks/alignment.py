@@ -24,6 +24,7 @@ from ferlab.evaluation.scenes import backgrounds, make_scene, match
 from ferlab.inference.faces import align_face, crop_face
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, write_results
+from ferlab.paths import default_data
 
 OUT = Path(__file__).parent / "results"
 CONTEXTS = (0.9, 1.0, 1.1, 1.2)
@@ -44,7 +45,7 @@ def framing_fit(found: list) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--scenes", type=int, default=300)
     ap.add_argument("--detector", default="centerface")
     ap.add_argument("--detector-weights")

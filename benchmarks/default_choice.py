@@ -36,6 +36,7 @@ from ferlab.evaluation.scenes import backgrounds, make_scene, match
 from ferlab.evaluation.stability import consistency
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, median_ms, write_results
+from ferlab.paths import default_data
 
 OUT = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def scene_accuracy(rec: Recognizer, faces: np.ndarray, labels: np.ndarray, n: in
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013-no-private.zip"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--models", nargs="+", default=["fer-vgg-wide", "fer-vgg-wide-ferplus"])
     ap.add_argument("--scenes", type=int, default=200)
     ap.add_argument("--stability", type=int, default=1000, help="faces for the label-stability check")

@@ -26,6 +26,7 @@ from ferlab.data import load_fer2013
 from ferlab.detectors import build_detector
 from ferlab.evaluation.scenes import FACE_PHOTOS, backgrounds, make_scene, match, read_rgb
 from ferlab.measure import machine_info, write_results
+from ferlab.paths import default_data
 
 OUT = Path(__file__).parent / "results"
 SIZES = [(24, 48), (48, 96), (96, 200), (200, 400)]
@@ -52,7 +53,7 @@ def settings(yunet: str | None) -> dict[str, tuple[str, dict]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--scenes", type=int, default=200)
     ap.add_argument(
         "--yunet", default="../shared/models/yunet", help="YuNet weights (folder or file); skipped if absent"

@@ -29,6 +29,7 @@ from ferlab.detectors import CENTERFACE_THRESHOLD, build_detector
 from ferlab.evaluation.scenes import backgrounds, make_scene, match
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, write_results
+from ferlab.paths import default_data
 
 OUT = Path(__file__).parent / "results"
 SIDES = (12, 16, 20, 24, 32, 40, 48)
@@ -45,7 +46,7 @@ def seen_at(faces: np.ndarray, side: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--scenes", type=int, default=60, help="640×480 photos per face-size band")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()

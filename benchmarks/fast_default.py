@@ -24,6 +24,7 @@ from ferlab.data import load_fer2013
 from ferlab.data.fer2013 import stratified_subset
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, median_ms, write_results
+from ferlab.paths import default_data
 from ferlab.preprocess import to_model_input_np
 from ferlab.runtime.onnx import OnnxSession
 from ferlab.tta import PASSES, TTA_MODES, WARPS, views_np
@@ -37,7 +38,7 @@ def view_names() -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--labels", choices=["original", "ferplus-majority"], help="default: the card's metrics.labels")
     ap.add_argument("--out", default=str(OUT))

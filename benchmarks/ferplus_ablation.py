@@ -22,6 +22,7 @@ from ferlab.data import load_fer2013
 from ferlab.data.augment import AugmentConfig, degrade_photo
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, write_results
+from ferlab.paths import default_data
 from ferlab.training.config import load_config
 from ferlab.training.run import train
 
@@ -60,7 +61,7 @@ def accuracy(ref: str, images: torch.Tensor, labels: torch.Tensor) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "fer2013-no-private.zip"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--limit-train", type=int, default=4000)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--runs", default="/tmp/ferlab-ablation")

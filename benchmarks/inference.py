@@ -90,7 +90,7 @@ def measure(model: str | None, repeats: int, video_repeats: int, clip: Path) -> 
 
 
 def main() -> None:
-    from ferlab.checkpoint import DEFAULT_MODEL
+    from ferlab.card import DEFAULT_MODEL
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=[DEFAULT_MODEL, "cnn-v2.1"], help="default: the bundled default")

@@ -37,6 +37,7 @@ from ferlab.evaluation.scenes import backgrounds, make_scene, match, read_rgb
 from ferlab.inference.recognizer import Recognizer
 from ferlab.inference.video import process_video
 from ferlab.measure import machine_info, write_results
+from ferlab.paths import default_data
 
 OUT = Path(__file__).parent / "results"
 HERE = Path(__file__).parent
@@ -109,7 +110,7 @@ def time_ferlab(recs: dict[str, Recognizer], photos: list[dict], repeats: int) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--fer-python", default=str(HERE.parent / ".venv-fer" / "bin" / "python"))
     ap.add_argument("--scenes", type=int, default=10, help="synthetic photos per group")
     ap.add_argument("--repeats", type=int, default=5)

@@ -22,6 +22,7 @@ from ferlab.data import load_fer2013
 from ferlab.evaluation.stability import PERTURBATIONS, consistency
 from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, write_results
+from ferlab.paths import default_data
 from ferlab.tta import TTA_MODES
 
 OUT = Path(__file__).parent / "results"
@@ -29,7 +30,7 @@ OUT = Path(__file__).parent / "results"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--limit", type=int, help="a class-stratified subset of N faces (quick look)")
     ap.add_argument("--write-card", action="store_true", help="store the shipped mode's result in the card")

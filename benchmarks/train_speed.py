@@ -30,6 +30,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ferlab.measure import machine_info, write_results
 from ferlab.models import build
+from ferlab.paths import default_data
 
 OUT = Path(__file__).parent / "results"
 
@@ -147,7 +148,7 @@ def pil_dataloader_epoch_seconds(zip_path: Path, batch: int, images: int) -> flo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--arch", default="cnn-v2.1")
     ap.add_argument("--batch", type=int, default=128, help="plain loop batch (the issue's baseline)")
     ap.add_argument("--ferlab-batch", type=int, default=64, help="ferlab path batch (configs use 64)")

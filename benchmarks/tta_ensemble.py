@@ -19,6 +19,7 @@ from ferlab.checkpoint import load_model
 from ferlab.data import load_fer2013
 from ferlab.evaluation.metrics import compute_metrics, model_probs
 from ferlab.measure import machine_info
+from ferlab.paths import default_data
 from ferlab.preprocess import to_model_input
 from ferlab.tta import PASSES, views
 
@@ -39,7 +40,7 @@ def view_probs(model, card, images: torch.Tensor, mode: str) -> list[torch.Tenso
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", required=True, help="run dirs, checkpoints or bundled names")
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--multi-view", nargs="*", default=None, help="models to score multi-view (default: first)")
     ap.add_argument("--vote", nargs="*", default=None, help="models in the soft-vote ensemble (default: all)")
     ap.add_argument("--out", default=str(OUT))

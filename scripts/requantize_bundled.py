@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 
 from ferlab.card import read_card
+from ferlab.paths import default_data
 from ferlab.weights_bundle import requantize
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("name")
-    ap.add_argument("--data", default="../shared/data/fer2013-no-private.zip")
+    ap.add_argument("--data", default=default_data())
     args = ap.parse_args()
     before = read_card(args.name)["metrics"]
     out = requantize(args.name, data=args.data)

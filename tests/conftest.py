@@ -23,14 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = ROOT.parent / "shared" / "data" / "fer2013-no-private.zip"
 
 
-def _matplotlib_photo() -> Path:
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-
-
-# A real photo that ships inside matplotlib (a dependency): Grace Hopper, one frontal face.
-PHOTO = _matplotlib_photo()
+# A real photo: Grace Hopper, one frontal face — the public-domain sample that ships inside ferlab
+# (`ferlab predict --sample`), so loading the tests needs nothing beyond the light install.
+PHOTO = ROOT / "src" / "ferlab" / "samples" / "grace_hopper.jpg"
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +38,8 @@ def ckpt(tmp_path_factory) -> Path:
     """An untrained cnn-v2.1 saved as a checkpoint folder (card name "test-model"), seeded."""
     import torch
 
-    from ferlab.checkpoint import make_card, save_checkpoint
+    from ferlab.card import make_card
+    from ferlab.checkpoint import save_checkpoint
     from ferlab.models import build, count_parameters
 
     torch.manual_seed(0)
@@ -147,11 +143,11 @@ def fer_csv(tmp_path) -> Path:
     return make_csv(tmp_path / "fer2013.csv")
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
+def run_cli(*args, cwd: Path | None = None, env: dict | None = None, timeout: float = 600):
     """Run `ferlab ...` as a user would, in a subprocess; returns CompletedProcess."""
     e = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "ferlab.cli", *args],
+        [sys.executable, "-m", "ferlab.cli", *map(str, args)],
         cwd=cwd or ROOT,
         env=e,
         capture_output=True,

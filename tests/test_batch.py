@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import PHOTO
+from conftest import PHOTO, run_cli
 from PIL import Image
 
 from ferlab.card import DEFAULT_MODEL
@@ -38,13 +38,6 @@ def folder(tmp_path) -> Path:
     (root / "b" / "._one.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
     (root / "b" / "notes.txt").write_text("not an image")
     return root
-
-
-def run_cli(*args) -> tuple[int, str, str]:
-    r = subprocess.run(
-        [sys.executable, "-m", "ferlab.cli", *map(str, args)], capture_output=True, text=True, timeout=600, check=False
-    )
-    return r.returncode, r.stdout, r.stderr
 
 
 def test_jsonl_one_line_per_input_with_status(folder, tmp_path, capsys):
@@ -263,7 +256,8 @@ def test_two_workers_give_the_same_records_as_one(tmp_path):
     outs = {}
     for w in (1, 2):
         out = tmp_path / f"r{w}.jsonl"
-        rc, _, err = run_cli("predict", tmp_path / "in", "--out", out, "--workers", w, "--no-progress")
+        r = run_cli("predict", tmp_path / "in", "--out", out, "--workers", w, "--no-progress")
+        rc, err = r.returncode, r.stderr
         assert rc == 0, err
         assert f"{w} worker(s)" in err
         outs[w] = [json.loads(line) for line in out.read_text().splitlines()]

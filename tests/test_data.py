@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from conftest import face, make_csv, make_kaggle, png_bytes, zip_dir
 
 from ferlab.cli import main
 from ferlab.data import load_fer2013
+from ferlab.data.datamodule import FerDataModule
+from ferlab.data.fer2013 import Split, stratified_subset
 from ferlab.labels import CLASSES
 
 
@@ -191,7 +194,6 @@ def test_summary_json_duplicates_black_and_plot(kaggle_dir, tmp_path, capsys):
 
 def test_truncated_zip_is_called_corrupt(kaggle_dir, tmp_path, capsys):
     import shutil
-    from pathlib import Path
 
     z = Path(shutil.make_archive(str(tmp_path / "fer"), "zip", kaggle_dir))
     cut = tmp_path / "cut.zip"
@@ -199,3 +201,24 @@ def test_truncated_zip_is_called_corrupt(kaggle_dir, tmp_path, capsys):
     assert main(["data", "summary", str(cut)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "cut.zip: a corrupt or truncated zip" in err and "download it again" in err
+
+
+def test_limited_subsets_hold_every_class_in_proportion():
+    labels = np.repeat(np.arange(7), [467, 56, 496, 895, 653, 415, 607])  # PublicTest's counts, sorted by class
+    idx = stratified_subset(labels, 70, seed=0)
+    assert len(idx) == 70 and len(set(idx)) == 70
+    counts = np.bincount(labels[idx], minlength=7)
+    assert (counts >= 1).all()  # the first 70 would all be angry
+    assert abs(counts[3] - 70 * 895 / 3589) <= 1  # happy keeps its share
+    assert (stratified_subset(labels, 70, seed=0) == idx).all()
+    assert not (stratified_subset(labels, 70, seed=1) == idx).all()
+    assert len(stratified_subset(labels, 5, seed=0)) == 5  # fewer than the classes: still n
+
+
+def test_datamodule_limits_are_stratified(tmp_path):
+    data = load_fer2013(make_kaggle(tmp_path / "fer", {"train": 20, "val": 10}))
+    dm = FerDataModule(data, limit_train=21, limit_val=14, seed=0)
+    assert len(dm.train_split) == 21 and set(dm.train_split.class_counts().values()) == {3}
+    assert set(dm.val_split.class_counts().values()) == {2}
+    split = Split(torch.zeros(5, 48, 48, dtype=torch.uint8), torch.tensor([0, 0, 1, 1, 2]), list("abcde"))
+    assert split.limited(None) is split and split.limited(99) is split

@@ -9,7 +9,8 @@ import torch
 from safetensors import safe_open
 from torch import nn
 
-from ferlab.checkpoint import load_model, make_card, read_card, save_checkpoint
+from ferlab.card import make_card, read_card
+from ferlab.checkpoint import load_model, save_checkpoint
 from ferlab.cli import main
 from ferlab.errors import FerlabError
 from ferlab.models import available, build, count_parameters, register

@@ -11,7 +11,7 @@ import pytest
 from conftest import PHOTO
 
 from ferlab.cli import build_parser, main
-from ferlab.cli_options import DETECTOR_NAMES, bare_tta, options_from_args
+from ferlab.cli.recognition import bare_tta, options_from_args
 from ferlab.detectors import DETECTORS, Detection, build_detector, detector_spec, register_detector, resolved
 from ferlab.errors import FerlabError
 from ferlab.inference.recognizer import Recognizer
@@ -110,7 +110,7 @@ def test_evaluate_no_align_reaches_the_recognizer(monkeypatch, capsys):
 
 
 def test_detectors_come_from_a_registry_with_presets_per_mode():
-    assert DETECTORS == DETECTOR_NAMES == ("centerface", "yunet", "haar")
+    assert DETECTORS == ("centerface", "yunet", "haar")
     assert resolved(DetectorOptions(), "photo") == {"search_side": 640, "threshold": 0.3}
     assert resolved(DetectorOptions(), "video") == {"search_side": 320, "threshold": 0.5}
     assert resolved(DetectorOptions(search_side=500, threshold=0.7), "video") == {"search_side": 500, "threshold": 0.7}
@@ -145,6 +145,9 @@ def test_a_new_detector_is_one_registered_class(monkeypatch, photo):
     rec = Recognizer(detector="whole")
     (face,) = rec.predict(np.asarray(photo))
     assert face.box == (0, 0, photo.shape[1], photo.shape[0]) and rec.detector.max_side == 64
+    # the command line offers what the registry holds: no second list of names to keep in step
+    args = build_parser().parse_args(["predict", "x.jpg", "--detector", "whole"])
+    assert options_from_args(args).detector.name == "whole"
 
 
 def test_the_device_is_chosen_and_said(capsys):

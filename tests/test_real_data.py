@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import REAL_DATA
 
-from ferlab.checkpoint import DEFAULT_MODEL, read_card
+from ferlab.card import DEFAULT_MODEL, read_card
 from ferlab.cli import main
 from ferlab.tta import tta_mode
 

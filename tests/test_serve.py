@@ -21,10 +21,12 @@ from conftest import PHOTO
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from ferlab.checkpoint import make_card, save_checkpoint
+from ferlab.card import make_card
+from ferlab.checkpoint import save_checkpoint
 from ferlab.labels import CLASSES
 from ferlab.models import build, count_parameters
 from ferlab.serve.app import create_app
+from ferlab.serve.limits import ServeLimits
 
 LOCAL = "http://localhost"  # the server answers its local host names only, by default
 
@@ -158,13 +160,13 @@ def test_bomb_oversize_unknown_model(ckpt, client, tmp_path):
     assert r.status_code == 422 and "decompression bomb" in r.json()["error"]
     r = upload(client, model="../../etc/passwd")
     assert r.status_code == 422 and "unknown model" in r.json()["error"]
-    with TestClient(create_app([str(ckpt)], max_upload_mb=0.01), base_url=LOCAL) as small:
+    with TestClient(create_app([str(ckpt)], limits=ServeLimits(max_upload_mb=0.01)), base_url=LOCAL) as small:
         r = upload(small)
         assert r.status_code == 413 and "larger than" in r.json()["error"]
 
 
 def test_timeout_is_504(ckpt):
-    with TestClient(create_app([str(ckpt)], timeout_s=1e-6), base_url=LOCAL) as c:
+    with TestClient(create_app([str(ckpt)], limits=ServeLimits(timeout_s=1e-6)), base_url=LOCAL) as c:
         r = upload(c)
         assert r.status_code == 504 and "longer than" in r.json()["error"]
 
@@ -203,7 +205,7 @@ async def _burst(url: str, n: int) -> list[httpx.Response]:
 
 
 def test_100_concurrent_requests_no_5xx_but_503_and_healthy_after(ckpt):
-    app = create_app([str(ckpt)], max_concurrency=2, max_queue=30)
+    app = create_app([str(ckpt)], limits=ServeLimits(max_concurrency=2, max_queue=30))
     with LiveServer(app) as url:
         rs = asyncio.run(_burst(url, 100))
         codes = [r.status_code for r in rs]
@@ -215,7 +217,7 @@ def test_100_concurrent_requests_no_5xx_but_503_and_healthy_after(ckpt):
 
 
 def test_micro_batching_merges_concurrent_requests(ckpt):
-    app = create_app([str(ckpt)], max_concurrency=16, batch_window_ms=50)
+    app = create_app([str(ckpt)], limits=ServeLimits(max_concurrency=16, batch_window_ms=50))
     with LiveServer(app) as url:
         rs = asyncio.run(_burst(url, 16))
         assert all(r.status_code == 200 for r in rs), [(r.status_code, r.text[:200]) for r in rs]
@@ -342,7 +344,7 @@ FILE_PART = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="x.j
 
 
 def test_body_cap_refuses_declared_and_streamed_bodies_before_reading_them(ckpt):
-    app = create_app([str(ckpt)], max_upload_mb=1)
+    app = create_app([str(ckpt)], limits=ServeLimits(max_upload_mb=1))
     with LiveServer(app) as url:
         port = int(url.rsplit(":", 1)[1])
         answer, sent = _raw_exchange(port, _head(b"Content-Length: 314572800"))  # 300 MB declared, not one byte sent
@@ -358,7 +360,7 @@ def test_body_cap_refuses_declared_and_streamed_bodies_before_reading_them(ckpt)
 
 
 def test_a_client_trickling_its_body_is_answered_408(ckpt):
-    app = create_app([str(ckpt)], body_timeout_s=0.5)
+    app = create_app([str(ckpt)], limits=ServeLimits(body_timeout_s=0.5))
     with LiveServer(app) as url:
         port = int(url.rsplit(":", 1)[1])
         t = time.perf_counter()
@@ -376,7 +378,7 @@ def test_many_faces_are_capped_to_the_largest(ckpt):
     for i in (1, 2):  # two half-size copies beside the full-size one
         canvas[: small.shape[0], hopper.shape[1] * i : hopper.shape[1] * i + small.shape[1]] = small
     data = _png(Image.fromarray(canvas))
-    with TestClient(create_app([str(ckpt)], max_faces=1), base_url=LOCAL) as c:
+    with TestClient(create_app([str(ckpt)], limits=ServeLimits(max_faces=1)), base_url=LOCAL) as c:
         body = upload(c, data, "image/png").json()
     with TestClient(create_app([str(ckpt)]), base_url=LOCAL) as c:
         every = upload(c, data, "image/png").json()
@@ -396,7 +398,7 @@ class SlowDetector:
 
 
 def test_a_timed_out_request_holds_its_slot_until_its_work_ends_and_then_stops(ckpt):
-    app = create_app([str(ckpt)], timeout_s=0.3, max_concurrency=1)
+    app = create_app([str(ckpt)], limits=ServeLimits(timeout_s=0.3, max_concurrency=1))
     rec = app.state.recognizers["m1"]
     rec._detector = SlowDetector(rec.detector, 0.8)
     with TestClient(app, base_url=LOCAL) as c:
@@ -424,7 +426,7 @@ class FixedSlowDetector:
 
 
 def test_deadline_counts_the_wait_and_hopeless_requests_are_shed(ckpt):
-    app = create_app([str(ckpt)], timeout_s=2.0, max_concurrency=1)
+    app = create_app([str(ckpt)], limits=ServeLimits(timeout_s=2.0, max_concurrency=1))
     rec = app.state.recognizers["m1"]
     rec._detector = FixedSlowDetector(rec.detector, 0.7)
 
@@ -452,7 +454,7 @@ def test_deadline_counts_the_wait_and_hopeless_requests_are_shed(ckpt):
 
 
 def test_pixel_cap_and_reduced_decoding(ckpt):
-    with TestClient(create_app([str(ckpt)], max_pixels=8_000_000), base_url=LOCAL) as c:
+    with TestClient(create_app([str(ckpt)], limits=ServeLimits(max_pixels=8_000_000)), base_url=LOCAL) as c:
         r = upload(c, _png(Image.new("P", (4000, 2500))), "image/png")  # 10 MP, 20 KB on the wire
         assert r.status_code == 422 and "over the 8,000,000-pixel limit" in r.json()["error"]
         # a large PNG is decoded reduced (here to half); boxes still come in the upload's own pixels
@@ -467,11 +469,11 @@ def test_pixel_cap_and_reduced_decoding(ckpt):
 
 
 def test_decoding_is_bounded(ckpt, monkeypatch):
-    import ferlab.serve.app as serve_app
+    from ferlab.inference import recognizer  # the server's first stage decodes there
 
     busy, most = [0], [0]
     lock = threading.Lock()
-    real = serve_app.open_image_bytes
+    real = recognizer.open_image_bytes
 
     def counting(*a, **kw):
         with lock:
@@ -484,8 +486,8 @@ def test_decoding_is_bounded(ckpt, monkeypatch):
             with lock:
                 busy[0] -= 1
 
-    monkeypatch.setattr(serve_app, "open_image_bytes", counting)
-    app = create_app([str(ckpt)], decode_slots=1, max_concurrency=4)
+    monkeypatch.setattr(recognizer, "open_image_bytes", counting)
+    app = create_app([str(ckpt)], limits=ServeLimits(decode_slots=1, max_concurrency=4))
 
     async def four():
         data = PHOTO.read_bytes()
@@ -516,7 +518,7 @@ def test_host_check_and_cors_are_off_site_safe_by_default(ckpt, client):
 
 
 def test_heatmaps_use_their_own_model_while_the_batcher_runs(ckpt):
-    app = create_app([str(ckpt)], max_concurrency=8)
+    app = create_app([str(ckpt)], limits=ServeLimits(max_concurrency=8))
     rec = app.state.recognizers["m1"]
     assert rec.backend == "torch"  # the case where the classifier runs the same torch model
 
@@ -611,3 +613,38 @@ def test_a_bad_or_busy_port_is_one_line_before_any_model_loads(capsys):
         assert main(["serve", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"127.0.0.1:{port}: cannot listen there: in use" in err
+
+
+def test_the_server_knows_when_its_drain_was_cut_short():
+    """`ferlab serve` exits 1 when --graceful-timeout cut running requests off: ferlab's uvicorn
+    Server records it from the requests still running when shutdown began."""
+    import threading
+
+    from fastapi import FastAPI
+
+    from ferlab.serve.server import Server
+
+    def run(hold_s: float, grace_s: float) -> bool:
+        app = FastAPI()
+        app.state.recognizers = {}
+
+        @app.get("/slow")
+        async def slow():
+            await asyncio.sleep(hold_s)
+            return {}
+
+        port = _free_port()
+        server = Server(uvicorn.Config(app, port=port, log_level="critical", timeout_graceful_shutdown=grace_s))
+        thread = threading.Thread(target=server.run)
+        thread.start()
+        while not server.started:
+            time.sleep(0.02)
+        asker = threading.Thread(target=lambda: httpx.get(f"http://127.0.0.1:{port}/slow", timeout=10), daemon=True)
+        asker.start()
+        time.sleep(0.3)  # the request is running
+        server.should_exit = True
+        thread.join(20)
+        return server.drained
+
+    assert run(hold_s=0.5, grace_s=5) is True  # it finished within the grace time
+    assert run(hold_s=5, grace_s=0.3) is False  # it was cancelled

@@ -305,7 +305,8 @@ def test_distillation_trains_from_teachers_and_reports_bad_teachers(tiny, tmp_pa
     distill = f"{{teachers: [{teacher}], alpha: 0.7, temperature: 3}}"
     assert main(_train_args(tiny, student, "--epochs", "1", "--seed", "7", "--set", f"train.distill={distill}")) == 0
     cfg = yaml.safe_load((student / "config.yaml").read_text())
-    assert cfg["train"]["distill"] == {"teachers": [str(teacher)], "alpha": 0.7, "temperature": 3}
+    # the saved config says what the run used, defaults included (they live in the config alone)
+    assert cfg["train"]["distill"] == {"teachers": [str(teacher)], "alpha": 0.7, "temperature": 3, "offline": False}
     assert _rows(student)[0]["train_loss"] != _rows(plain)[0]["train_loss"]
     # the teacher is not part of the student's checkpoint
     keys = [set(load_file(r / "last" / "model.safetensors")) for r in (student, plain)]
@@ -319,7 +320,8 @@ def test_distillation_trains_from_teachers_and_reports_bad_teachers(tiny, tmp_pa
 
 
 def test_distillation_loss_is_zero_against_an_identical_teacher(tmp_path):
-    from ferlab.checkpoint import make_card, save_checkpoint
+    from ferlab.card import make_card
+    from ferlab.checkpoint import save_checkpoint
     from ferlab.models import build, count_parameters
     from ferlab.training.module import FerModule
 
@@ -340,7 +342,8 @@ def test_distillation_loss_is_zero_against_an_identical_teacher(tmp_path):
 
 
 def _untrained_checkpoint(path, seed=0):
-    from ferlab.checkpoint import make_card, save_checkpoint
+    from ferlab.card import make_card
+    from ferlab.checkpoint import save_checkpoint
     from ferlab.models import build, count_parameters
 
     torch.manual_seed(seed)

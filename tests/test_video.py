@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,13 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import PHOTO
+from conftest import PHOTO, run_cli
 from PIL import Image
 
 from ferlab.card import DEFAULT_MODEL
 from ferlab.cli import main
 from ferlab.inference.annotate import annotate
-from ferlab.inference.recognizer import Face
+from ferlab.inference.recognizer import Face, Recognizer
 from ferlab.inference.video import iter_video, video_summary
 
 
@@ -51,7 +52,6 @@ def test_summary_json_and_timeline(tmp_path, capsys):
 
 
 def test_the_python_api_iterates_frames_with_their_tracked_faces(tmp_path):
-    from ferlab.inference.recognizer import Recognizer
 
     frames = list(iter_video(str(clip(tmp_path / "c.mp4", 6)), Recognizer(mode="video"), every=2))
     assert [f.frame for f in frames] == list(range(6)) and [f.detected for f in frames] == [True, False] * 3
@@ -96,3 +96,87 @@ def test_ctrl_c_keeps_the_csv_and_finalises_the_video(tmp_path):
     cap = cv2.VideoCapture(str(out))
     assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) >= len(written)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no hidden temp video left
+
+
+def test_the_tracker_follows_crossing_faces_by_overlap():
+    """Two faces walk past each other: each keeps its id while boxes overlap their own track most,
+    and a box that overlaps no live track starts a new one."""
+    from ferlab.inference.video import IouTracker
+
+    tr = IouTracker(threshold=0.3)
+    p = np.eye(7, dtype=np.float32)[[3, 6]]  # face A happy, face B neutral
+    ids = []
+    for f, dx in enumerate(range(0, 120, 10)):
+        a, b = (10 + dx, 50, 40, 40), (130 - dx, 50, 40, 40)  # A moves right, B moves left
+        ids.append([tid for tid, _ in tr.update(f, [a, b], p)])
+    assert ids[0] == [1, 2] and all(i == [1, 2] for i in ids)
+    assert [t.id for t in tr.tracks] == [1, 2]
+    ((new, _),) = tr.update(len(ids), [(400, 300, 40, 40)], p[:1])
+    assert new == 3
+
+
+def test_a_track_that_ends_is_dropped_and_smoothing_averages_its_history():
+    from ferlab.inference.video import IouTracker
+
+    tr = IouTracker(max_missing=2, smooth=2)
+    box = (10, 10, 40, 40)
+    happy, sad = np.eye(7, dtype=np.float32)[3], np.eye(7, dtype=np.float32)[4]
+    ((tid, p1),) = tr.update(0, [box], happy[None])
+    ((_, p2),) = tr.update(1, [box], sad[None])
+    assert tid == 1 and p1[3] == 1.0 and p2[3] == p2[4] == 0.5  # the last two detections, averaged
+    assert tr.update(3, [], np.zeros((0, 7))) == [] and [t.id for t in tr.tracks] == [1]  # missed 2: kept
+    tr.update(4, [], np.zeros((0, 7)))  # missed 3 frames: the track has ended
+    assert tr.tracks == []
+    ((again, _),) = tr.update(5, [box], happy[None])
+    assert again == 2  # the same place later is a new track, never a reused id
+
+
+def test_video_csv_rows_tracks_and_output(ckpt, tmp_path):
+    src = clip(tmp_path / "clip.mp4", 12)
+    out, rows_csv = tmp_path / "ann.mp4", tmp_path / "frames.csv"
+    assert (
+        main(
+            [
+                "video",
+                str(src),
+                "--model",
+                str(ckpt),
+                "--out",
+                str(out),
+                "--csv",
+                str(rows_csv),
+                "--smooth",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    rows = list(csv.DictReader(rows_csv.open()))
+    assert len(rows) == 12 and [int(r["frame"]) for r in rows] == list(range(12))
+    assert {r["track"] for r in rows} == {"1"}
+    assert float(rows[5]["time_s"]) == pytest.approx(0.5)
+    cap = cv2.VideoCapture(str(out))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
+    # every 3rd frame only
+    assert main(["video", str(src), "--model", str(ckpt), "--csv", str(rows_csv), "--every", "3", "--no-progress"]) == 0
+    assert [int(r["frame"]) for r in csv.DictReader(rows_csv.open())] == [0, 3, 6, 9]
+
+
+def test_video_bad_source(ckpt, tmp_path, capsys):
+    assert main(["video", str(tmp_path / "missing.mp4"), "--model", str(ckpt)]) == 2
+    assert "no such video file" in capsys.readouterr().err
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(os.urandom(1000))
+    assert main(["video", str(bad), "--model", str(ckpt)]) == 2
+    assert "cannot read as video" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_bad_video_or_missing_webcam_prints_only_ferlab_s_line(ckpt, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    for source, message in ((str(bad), "cannot read as video"), ("7", "webcam 7: cannot open")):
+        r = run_cli("video", source, "--model", str(ckpt))
+        assert r.returncode == 2
+        assert r.stderr.strip().splitlines() == [r.stderr.strip()] and message in r.stderr, r.stderr

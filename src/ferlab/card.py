@@ -113,11 +113,7 @@ class ModelCard:
             raise FerlabError(f"{where}: card's 'input' needs 'mean' and 'std' (the normalisation)")
         if len(d["classes"]) < 2:
             raise FerlabError(f"{where}: card names {len(d['classes'])} classes")
-        metrics = {k: v for k, v in (d.get("metrics") or {}).items() if k != "tta_default"}
         inference = dict(d.get("inference") or {})
-        # cards written before `inference` existed said the TTA mode as metrics.tta_default
-        if "tta" not in inference and isinstance((d.get("metrics") or {}).get("tta_default"), str):
-            inference["tta"] = d["metrics"]["tta_default"]
         known = {f.name for f in dataclasses.fields(InferenceSpec)}
         if unknown := sorted(set(inference) - known):
             raise FerlabError(f"{where}: card's 'inference' has unknown key(s) {', '.join(unknown)}")
@@ -130,7 +126,7 @@ class ModelCard:
             classes=tuple(d["classes"]),
             parameters=int(d.get("parameters") or 0),
             training=dict(d.get("training") or {}),
-            metrics=metrics,
+            metrics=dict(d.get("metrics") or {}),
             inference=InferenceSpec(**inference),
             created=d.get("created", ""),
             command=d.get("command") or "",
@@ -187,9 +183,6 @@ def make_card(
         command=command or "",
         extra=extra,
     ).to_dict()
-    # a card made in code may still say its TTA the old way (tests of old cards); read_card moves it
-    if metrics and "tta_default" in metrics:
-        card["metrics"] = dict(metrics)
     if inference is not None:
         card["inference"] = inference
     return card
@@ -322,10 +315,8 @@ def _same_weights(record: dict, card: dict) -> bool:
 
 
 def shipped_tta(card: dict) -> str:
-    """The test-time augmentation a model ships with: the card's `inference.tta` (its one home;
-    cards written before it also said it as `metrics.tta_default`)."""
-    mode = card.get("inference", {}).get("tta") or card.get("metrics", {}).get("tta_default")
-    return mode if isinstance(mode, str) else "none"
+    """The test-time augmentation a model ships with: the card's `inference.tta`, its one home."""
+    return card.get("inference", {}).get("tta") or InferenceSpec.tta
 
 
 def shipped_accuracy(card: dict) -> tuple[float | None, str]:

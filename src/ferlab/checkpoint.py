@@ -17,31 +17,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ferlab.card import (
-    BUNDLED_DIR,
-    CARD_FORMAT,
-    DEFAULT_MODEL,
-    WEIGHTS_FILE,
-    bundled_models,
-    make_card,
-    read_card,
-    resolve,
-)
+from ferlab.card import WEIGHTS_FILE, read_card
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json
-
-__all__ = [
-    "BUNDLED_DIR",
-    "CARD_FORMAT",
-    "DEFAULT_MODEL",
-    "WEIGHTS_FILE",
-    "bundled_models",
-    "load_model",
-    "make_card",
-    "read_card",
-    "resolve",
-    "save_checkpoint",
-]
 
 
 def save_checkpoint(model: nn.Module, card: dict, out_dir: str | os.PathLike) -> Path:

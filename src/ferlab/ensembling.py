@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ferlab.checkpoint import load_model, make_card
+from ferlab.card import make_card
+from ferlab.checkpoint import load_model
 from ferlab.errors import FerlabError
 from ferlab.models.ensemble import Ensemble, fit_weights
 from ferlab.models.registry import count_parameters

@@ -1,7 +1,7 @@
 """Every setting of the recognition pipeline as one frozen value, defaulted and checked here once.
 
 predict, video, explain, evaluate --detect, serve and the batch job all build a
-`RecognizerOptions` (the CLI through `ferlab.cli_options`), and a `Recognizer` is made from it.
+`RecognizerOptions` (the CLI through `ferlab.cli.recognition`), and a `Recognizer` is made from it.
 Being a plain frozen dataclass it pickles, so worker processes and Ray actors get the very
 settings the command line asked for. Imports nothing heavy.
 
@@ -17,9 +17,9 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ferlab.errors import FerlabError
+from ferlab.tta import TTA_MODES
 
 MODES = ("photo", "video")
-TTA_CHOICES = ("none", "flip", "zoomflip", "multi")
 
 
 @dataclass(frozen=True)
@@ -65,8 +65,8 @@ class RecognizerOptions:
             raise FerlabError(f"unknown mode {self.mode!r}; use {' or '.join(MODES)}")
         if isinstance(self.detector, str):  # RecognizerOptions(detector="yunet") reads naturally
             object.__setattr__(self, "detector", DetectorOptions(name=self.detector))
-        if self.tta is not None and self.tta not in TTA_CHOICES:
-            raise FerlabError(f"unknown test-time augmentation {self.tta!r} (use {', '.join(TTA_CHOICES)})")
+        if self.tta is not None and self.tta not in TTA_MODES:
+            raise FerlabError(f"unknown test-time augmentation {self.tta!r} (use {', '.join(TTA_MODES)})")
         if self.backend not in (None, "torch", "onnxruntime"):
             raise FerlabError(f"unknown backend {self.backend!r}; use 'torch' or 'onnxruntime'")
         if self.precision not in (None, "fp32", "int8"):

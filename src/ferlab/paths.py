@@ -15,6 +15,16 @@ def cache_dir() -> Path:
     return Path(base)
 
 
+# The FER-2013 copy commands, scripts and configs read when given none: the developers' shared copy
+# beside the checkout (CI has it); users set $FERLAB_DATA or pass --data.
+SHARED_DATA = "../shared/data/fer2013-no-private.zip"
+
+
+def default_data() -> str:
+    """`$FERLAB_DATA` as it is now (not as it was at import), else the shared copy."""
+    return os.environ.get("FERLAB_DATA") or SHARED_DATA
+
+
 def user_models_dir() -> Path:
     """Where `ferlab bundle` stores models by default, found by name like the bundled ones:
     `$FERLAB_MODELS`, else `$XDG_DATA_HOME/ferlab/models`, else `~/.local/share/ferlab/models`
@@ -27,29 +37,3 @@ def user_models_dir() -> Path:
 
 # Image files ferlab reads, by suffix (folders given to `predict` and FER-2013 layouts alike).
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
-
-
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files, folders (recursive, images only) and globs → file list, in a stable order.
-    A folder or pattern that yields no image is an error naming it, never a silent empty run."""
-    import glob
-
-    from ferlab.errors import FerlabError
-
-    out: list[Path] = []
-    for item in items:
-        if any(ch in item for ch in "*?[") and not Path(item).exists():
-            matches = sorted(glob.glob(item, recursive=True))
-            if not matches:
-                raise FerlabError(f"{item}: pattern matches no file")
-            out += [Path(m) for m in matches if Path(m).is_file()]
-        elif Path(item).is_dir():
-            found = sorted(p for p in Path(item).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)
-            if not found:
-                raise FerlabError(
-                    f"{item}: no images found in this folder or below (looked for {', '.join(sorted(IMAGE_EXTS))})"
-                )
-            out += found
-        else:
-            out.append(Path(item))
-    return out

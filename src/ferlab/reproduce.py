@@ -9,7 +9,6 @@ all layers trainable; for a GPU). Finished experiments are reused when the comma
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -427,9 +426,3 @@ def _report(res: dict, exps, runs, sweep_runs, compare: dict, best_vit: str, out
         lines += [f"![{cap}](figures/{f})", ""]
     lines += ["Reproduce: `ferlab reproduce --data DATA --budget " + res["budget"] + f" --out {out}`", ""]
     return "\n".join(lines)
-
-
-def copy_into(src: Path, dest: Path) -> None:
-    """Seed an experiment with a finished run made by the same config (reused, not retrained)."""
-    if not dest.exists():
-        shutil.copytree(src, dest)

@@ -33,12 +33,10 @@ ZOOM = 1.1
 WARPS = [(0, 0, 1.0), (2, 0, 1.0), (-2, 0, 1.0), (0, -2, 1.0), (0, 2, 1.0), (0, 0, ZOOM)]
 
 
-def tta_mode(value: bool | str | None) -> str:
-    """A mode name from what users and cards give: None/False → "none", True → "flip"."""
-    if value is None or value is False:
+def tta_mode(value: str | None) -> str:
+    """A mode name, checked; None means "none"."""
+    if value is None:
         return "none"
-    if value is True:
-        return "flip"
     if value not in TTA_MODES:
         raise FerlabError(f"unknown test-time augmentation {value!r} (use {', '.join(TTA_MODES)})")
     return str(value)

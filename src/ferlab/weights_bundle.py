@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ferlab.checkpoint import WEIGHTS_FILE, load_model, read_card, save_checkpoint
+from ferlab.card import WEIGHTS_FILE, read_card
+from ferlab.checkpoint import load_model, save_checkpoint
 from ferlab.data import load_fer2013
 from ferlab.evaluation import evaluate_model
 from ferlab.io import atomic_write, atomic_write_json
@@ -33,13 +34,13 @@ def bundle(
     *,
     data: str,
     out_dir: Path,
-    tta_default: str = "none",
+    tta: str = "none",
     backend: str = "torch",
     int8: bool = False,
     calibrate: bool = True,
     labels: str | None = None,
 ) -> Path:
-    """`tta_default`, `backend` and `int8`: how the Recognizer runs the model unless told otherwise
+    """`tta`, `backend` and `int8`: how the Recognizer runs the model unless told otherwise
     (the card reports fp32 torch accuracy under every TTA mode whichever is chosen, and the
     accuracy, calibration and per-face cost of the shipped configuration itself).
     int8: static quantisation calibrated on 1,024 class-stratified training images (seed 0).
@@ -54,13 +55,13 @@ def bundle(
     fer = load_fer2013(data, labels=labels)
     val = fer.split("val")
     by_mode = {m: evaluate_model(model, card, val.images, val.labels, tta=m) for m in TTA_MODES}
-    plain, mode = by_mode["none"], tta_mode(tta_default)
+    plain, mode = by_mode["none"], tta_mode(tta)
     card = {k: v for k, v in card.items() if not k.startswith("_")}
     card["name"] = name
     card["inference"] = {"backend": backend, "precision": "int8" if int8 else "fp32", "tta": mode}
     card["metrics"] = {
         # the TTA mode's one home is card["inference"]["tta"]
-        **{k: v for k, v in card.get("metrics", {}).items() if k not in ("stability", "calibration", "tta_default")},
+        **{k: v for k, v in card.get("metrics", {}).items() if k not in ("stability", "calibration")},
         "evaluated_on": f"{data} val (PublicTest), {fer.labels} labels, n={plain['n']}",
         "labels": fer.labels,
         "val_accuracy": plain["accuracy"],

@@ -27,10 +27,6 @@ URL = "https://github.com/ShiqiYu/libfacedetection.train/raw/0047ac24afb1a50a0c6
 ENV = "FERLAB_YUNET"
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def yunet_weights(path: str | os.PathLike | None = None, *, download: bool = True) -> Path:
     """The YuNet ONNX file: `path`, else $FERLAB_YUNET, else the cache dir, else downloaded there."""
     given = path or os.environ.get(ENV)

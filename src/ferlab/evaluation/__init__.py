@@ -1,6 +1,7 @@
 """Evaluation: probabilities (with optional test-time augmentation) and the study's metrics,
-calibration, label stability and scenes with known truth. Names load lazily: the recognizer
-imports `calibration` without paying for torch."""
+calibration, label stability and scenes with known truth. `compute_metrics`, `evaluate_model` and
+`predict_probs` load lazily, so importing a numpy-only module here (scores, evaluate) never pays
+for torch."""
 
 __all__ = ["compute_metrics", "evaluate_model", "predict_probs"]
 

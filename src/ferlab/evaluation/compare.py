@@ -8,6 +8,7 @@ from pathlib import Path
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
 from ferlab.labels import CLASSES
+from ferlab.options import RecognizerOptions
 from ferlab.run_dir import RunDir
 from ferlab.tta import tta_mode
 
@@ -26,7 +27,7 @@ def _load_input(ref: str, data: str, split: str, tta: str | None = "none") -> di
         return res
     from ferlab.evaluation.evaluate import evaluate_ref
 
-    res = evaluate_ref(ref, data, split, tta=tta)
+    res = evaluate_ref(ref, data, split, options=RecognizerOptions(tta=tta))
     if p.is_dir() and RunDir(p).summary_file.exists():
         res["model"] = RunDir(p).name
     return res
@@ -39,7 +40,7 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
     results = [_load_input(r, data, split, tta) for r in inputs]
     names: list[str] = []
     for r in results:  # keep labels unique when two inputs share a model name
-        tta = tta_mode(r.get("tta"))  # older JSON files say true/false
+        tta = tta_mode(r.get("tta"))
         base = f"{r['model']}{f' +TTA {tta}' if tta != 'none' else ''}"
         name, k = base, 2
         while name in names:

@@ -9,8 +9,12 @@ names — so the number printed is the number the card promises; each can be ove
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ferlab.options import RecognizerOptions
 
 # Face crops are 48 px in FER-2013 and rarely above 300 px elsewhere (RAF-DB 100, AffectNet 224):
 # a folder whose images are this large on median holds photos, not crops
@@ -27,20 +31,14 @@ def evaluate_ref(
     data_path: str,
     split: str = "val",
     *,
-    tta: bool | str | None = None,
-    backend: str | None = None,
-    precision: str | None = None,
+    options: RecognizerOptions | None = None,
     detect: bool = False,
-    detector: str | None = None,
-    detector_weights: str | None = None,
-    search_side: int | None = None,
     progress: bool = False,
     labels: str | None = None,
     votes: str | None = None,
-    options=None,
 ) -> dict:
     """Accuracy, per-class accuracy, macro F1, NLL and confusion of a model on a split, as a dict.
-    None for tta/backend/precision means: as the model's card ships it. A labelled image folder
+    `options`: how the model runs (default: as its card ships it). A labelled image folder
     (`<root>/<class>/<image>`) is evaluated whole, each image as a face crop, or with `detect`
     through the whole pipeline (detect → align → classify the largest face). `labels` is the label
     mode on a FER-2013 source (original, ferplus-majority; a FERPlus layout defaults to the
@@ -52,19 +50,7 @@ def evaluate_ref(
     from ferlab.evaluation.scores import scores
     from ferlab.inference.recognizer import Recognizer
 
-    rec = (
-        Recognizer(model_ref, options=options)
-        if options is not None
-        else Recognizer(
-            model_ref,
-            tta=tta,
-            backend=backend,
-            precision=precision,
-            detector=detector,
-            detector_weights=detector_weights,
-            **({"search_side": search_side} if search_side else {}),
-        )
-    )
+    rec = Recognizer(model_ref, options=options)
     if is_labelled_folder(data_path) and not is_ferplus_source(Path(data_path)):
         return _evaluate_folder(rec, data_path, detect=detect, progress=progress)
     if detect:
@@ -86,15 +72,10 @@ def evaluate_ref(
         "accuracy_without_train_duplicates": dedup["accuracy"] if dedup else None,
         "n_without_train_duplicates": dedup["n"] if dedup else None,
         "macro_f1_without_train_duplicates": dedup["macro_f1"] if dedup else None,
-        "model": rec.name,
-        "checkpoint": rec.card["_path"],
-        "architecture": rec.card["architecture"],
+        **rec.settings(),
+        "detector": None,  # face crops: nothing detected
         "data": str(data_path),
         "split": split,
-        "tta": rec.tta,
-        "backend": rec.backend,
-        "precision": rec.precision,
-        "temperature": rec.temperature,
         **scores(probs, labels_np),
     }
 
@@ -128,16 +109,17 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
     crops, keep, unreadable, no_face, sides = [], [], [], 0, []
     for i, f in enumerate(tqdm(folder.files, desc="images", unit="img", disable=not progress)):
         try:
-            rgb = load_image(f)
-            sides.append(max(rgb.shape[:2]))
-            if detect:
-                found = rec.find_faces(rgb, where=str(f))
-                if not found:
+            if detect:  # the recognizer's first stage, as predict runs it; the largest face is scored
+                staged = rec.preprocess(f)
+                sides.append(max(staged.rgb.shape[:2]))
+                if not staged.found:
                     no_face += 1
                     continue
-                best = max(found, key=lambda x: x.detection.box[2] * x.detection.box[3])
+                best = max(staged.found, key=lambda x: x.detection.box[2] * x.detection.box[3])
                 crops.append(best.crop)
             else:
+                rgb = load_image(f)
+                sides.append(max(rgb.shape[:2]))
                 crops.append(to_face_array(rgb))
         except FerlabError as e:
             unreadable.append(str(e))
@@ -157,17 +139,11 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
     present = [c for c in CLASSES if m["support"][c] > 0]
     counted = len(folder.files) - len(unreadable)
     return {
-        "model": rec.name,
-        "checkpoint": rec.card["_path"],
-        "architecture": rec.card["architecture"],
+        **rec.settings(),
+        "detector": rec.detector_name if detect else None,
         "data": str(root),
         "split": "folder",
         "mode": "detect → align → classify the largest face" if detect else "each image as a face crop",
-        "tta": rec.tta,
-        "backend": rec.backend,
-        "precision": rec.precision,
-        "temperature": rec.temperature,
-        "detector": rec.detector_name if detect else None,
         "images": len(folder.files),
         "class_folders": folder.class_dirs,
         "skipped_classes": folder.skipped_classes,

@@ -1,4 +1,5 @@
-"""Accuracy, per-class accuracy, macro F1 and confusion (torchmetrics), with optional TTA."""
+"""Probabilities of a torch network on uint8 faces, with a test-time augmentation mode (ferlab.tta), and
+the study's metrics of them (computed in numpy by ferlab.evaluation.scores)."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ def predict_probs(
     card: dict,
     images: torch.Tensor,
     *,
-    tta: bool | str = False,
+    tta: str | None = "none",
     batch_size: int = 512,
     device: str | torch.device = "cpu",
 ) -> torch.Tensor:
     """uint8 (N,48,48) faces → (N,7) class probabilities, averaged over the TTA mode's views
-    (ferlab.tta: False/"none", True/"flip", "multi")."""
+    (ferlab.tta's modes)."""
     mean, std = card["input"]["mean"], card["input"]["std"]
     mode = tta_mode(tta)
     out = []
@@ -48,7 +49,7 @@ def evaluate_model(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    tta: bool | str = False,
+    tta: str | None = "none",
     device: str = "cpu",
 ) -> dict:
     """The study's metrics (accuracy, per class, macro F1, NLL, confusion) of a torch network on

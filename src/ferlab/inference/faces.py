@@ -16,15 +16,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ferlab.detectors.base import Detection, FaceDetector
-from ferlab.detectors.haar import HaarFaceDetector
+from ferlab.detectors.base import Detection
 
 FACE_SIZE = 48
 # FER-2013's framing from the five landmarks (see the module docstring)
 FRAME_CENTRE = 0.26
 FRAME_SIDE = 1.37
-
-__all__ = ["FACE_SIZE", "Detection", "FaceDetector", "HaarFaceDetector", "align_face", "crop_face", "face_crop"]
 
 
 def _gray(rgb: np.ndarray) -> np.ndarray:

@@ -140,12 +140,6 @@ def upload_format(data: bytes) -> str | None:
     return None
 
 
-def load_image_bytes(data: bytes, where: str = "upload", *, allow_list: bool = False) -> np.ndarray:
-    """Image file bytes (an upload) → H×W×3 uint8 RGB, with the same checks as files.
-    allow_list: only the formats in UPLOAD_FORMATS (others raise UnsupportedFormat)."""
-    return open_image_bytes(data, where, allow_list=allow_list)[0]
-
-
 def open_image_bytes(
     data: bytes,
     where: str = "upload",

@@ -62,14 +62,9 @@ class RunInfo:
 
         o = rec.options
         det = {**o.detector.__dict__, **resolved(o.detector, o.mode)} if rec.detector_name == o.detector.name else {}
+        settings = rec.settings()
         facts = {
-            "model": rec.name,
-            "created": rec.card.get("created"),
-            "tta": rec.tta,
-            "backend": rec.backend,
-            "precision": rec.precision,
-            "temperature": rec.temperature,
-            "detector": rec.detector_name,
+            **{k: settings[k] for k in ("model", "created", "tta", "backend", "precision", "temperature", "detector")},
             "detector_options": det,
             "align": o.align,
             "margin": o.margin,

@@ -1,29 +1,34 @@
 """The public API: `Recognizer` finds faces and names their emotions.
 
 from ferlab import Recognizer
-rec = Recognizer()                       # the bundled default model, torch on CPU
+rec = Recognizer()                       # the bundled default, as its card ships it (onnxruntime int8)
 for face in rec.predict("photo.jpg"):
     print(face.box, face.label, face.confidence)
 
 Importing this module and predicting loads only what predicting needs: never torchmetrics,
-Lightning or transformers, and with backend="onnxruntime" not even torch (once the model's ONNX
-export is cached, which its first use makes).
+Lightning or transformers, and with backend="onnxruntime" (the bundled models' default) not even
+torch (a checkpoint without an ONNX file beside it is exported once, with torch, and cached).
+
+Recognition runs in stages, as Hugging Face pipelines do: `preprocess` (decode, detect, crop) →
+`probabilities` (a stack of crops, one model call) → `postprocess` (labelled faces in the source's
+pixels). `run`/`run_batch` chain them; the server, video and evaluation put their own work between.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
-from ferlab.card import read_card, shipped_tta
+from ferlab.card import ModelCard, read_card
 from ferlab.detectors import build_detector, check_searchable, detector_spec, resolved
 from ferlab.detectors.base import Detection, FaceDetector, sort_detections
 from ferlab.errors import FerlabError
-from ferlab.inference.faces import face_crop, to_face_array
+from ferlab.inference.faces import FACE_SIZE, face_crop, to_face_array
 from ferlab.inference.images import open_image, open_image_bytes
 from ferlab.options import DetectorOptions, RecognizerOptions
 from ferlab.preprocess import to_model_input_np
@@ -111,6 +116,26 @@ class FoundFaces(list):
 
     dropped: int = 0
 
+    @property
+    def crops(self) -> np.ndarray:
+        """The faces' 48×48 model inputs as one (N, 48, 48) uint8 stack."""
+        return np.stack([f.crop for f in self]) if self else np.zeros((0, FACE_SIZE, FACE_SIZE), np.uint8)
+
+
+@dataclass
+class Staged:
+    """An image after `Recognizer.preprocess`: where it came from, the RGB image as decoded, the
+    decoding scale (source pixels = decoded pixels / scale) and its faces with their model inputs."""
+
+    source: str
+    rgb: np.ndarray = field(repr=False)
+    scale: float
+    found: FoundFaces
+
+    @property
+    def crops(self) -> np.ndarray:
+        return self.found.crops
+
 
 def _face_inputs(crops) -> list:
     """What classify_faces accepts → a list of single face images."""
@@ -174,8 +199,6 @@ class Recognizer:
         opts = options or RecognizerOptions()
         if model is not None:
             opts = opts.replace(model=str(model))
-        if isinstance(settings.get("tta"), bool):
-            settings["tta"] = tta_mode(settings["tta"])
         if "detector_weights" in settings:
             w = settings.pop("detector_weights")
             settings["weights"] = None if w is None else str(w)
@@ -188,18 +211,18 @@ class Recognizer:
         self.options = opts = opts.replace(**settings) if settings else opts
         detector_spec(opts.detector.name)  # an unknown name fails here, not at the first image
         self.card = read_card(opts.model)
-        shipped = self.card.get("inference", {})
-        backend = opts.backend or shipped.get("backend", "torch")
+        shipped = ModelCard.from_dict(self.card, self.card["_path"]).inference  # how the model ships
+        backend = opts.backend or shipped.backend
         if self.card.get("_onnx") and backend != "onnxruntime":
             raise FerlabError(f"{self.card['_onnx']}: an ONNX file runs with --backend onnxruntime only")
-        precision = opts.precision or (shipped.get("precision", "fp32") if backend == "onnxruntime" else "fp32")
-        if precision == "int8" and (backend != "onnxruntime" or not shipped.get("onnx_int8")):
+        precision = opts.precision or (shipped.precision if backend == "onnxruntime" else "fp32")
+        if precision == "int8" and (backend != "onnxruntime" or not shipped.onnx_int8):
             raise FerlabError(
                 f"{self.card['name']}: int8 needs the onnxruntime backend and a model that ships an int8 file"
             )
         self.backend, self.precision = backend, precision
         self.device = _torch_device(opts.device) if backend == "torch" else opts.device
-        self.temperature = float(shipped.get("temperature", 1.0)) if opts.calibrated else 1.0
+        self.temperature = float(shipped.temperature or 1.0) if opts.calibrated else 1.0
         self.min_confidence = float(opts.min_confidence)
         self._model = None
         if backend == "torch":
@@ -209,30 +232,46 @@ class Recognizer:
         self.classes: list[str] = list(self.card["classes"])
         # the card says which test-time augmentation the model was measured and shipped with;
         # video runs one pass per face unless told otherwise (real time comes first)
-        default_tta = shipped_tta(self.card) if opts.mode == "photo" else "none"
-        self.tta = tta_mode(opts.tta or default_tta)
+        self.tta = tta_mode(opts.tta or (shipped.tta if opts.mode == "photo" else "none"))
         self.margin = opts.margin
         self.align = opts.align
         self._custom_detector: FaceDetector | None = None if isinstance(detector, str | None) else detector
         self._detector: FaceDetector | None = self._custom_detector
         self.search_side = resolved(opts.detector, opts.mode)["search_side"]
-        self._ort = None
-        if backend == "onnxruntime":
-            from pathlib import Path
+        self._ort = self._onnx_session(shipped.onnx_int8) if backend == "onnxruntime" else None
 
-            from ferlab.runtime.onnx import OnnxSession, export_cache_path
+    def _onnx_session(self, int8_file: str | None):
+        """The onnxruntime session: the ONNX file given as the model, the shipped int8 copy, a cached
+        export (no torch needed), or a fresh export (torch, once)."""
+        from pathlib import Path
 
-            run_on = {"threads": opts.threads, "device": opts.device}
-            if self.card.get("_onnx"):  # an exported ONNX file given as the model
-                self._ort = OnnxSession(self.card["_onnx"], **run_on)
-            elif precision == "int8":
-                self._ort = OnnxSession(Path(self.card["_path"]).parent / shipped["onnx_int8"], **run_on)
-            elif (cached := export_cache_path(self.card)).exists():  # exported before: no torch needed
-                self._ort = OnnxSession(cached, **run_on)
-            else:
-                from ferlab.checkpoint import onnx_session
+        from ferlab.runtime.onnx import OnnxSession, export_cache_path
 
-                self._ort = onnx_session(self.card, **run_on)
+        run_on = {"threads": self.options.threads, "device": self.options.device}
+        if self.card.get("_onnx"):
+            return OnnxSession(self.card["_onnx"], **run_on)
+        if self.precision == "int8":
+            return OnnxSession(Path(self.card["_path"]).parent / int8_file, **run_on)
+        if (cached := export_cache_path(self.card)).exists():
+            return OnnxSession(cached, **run_on)
+        from ferlab.checkpoint import onnx_session
+
+        return onnx_session(self.card, **run_on)
+
+    def settings(self) -> dict:
+        """What made this recognizer's numbers, as every output records them (evaluation results,
+        batch files, server answers, video summaries)."""
+        return {
+            "model": self.name,
+            "checkpoint": self.card["_path"],
+            "architecture": self.card["architecture"],
+            "created": self.card.get("created"),
+            "tta": self.tta,
+            "backend": self.backend,
+            "precision": self.precision,
+            "temperature": self.temperature,
+            "detector": self.detector_name,
+        }
 
     @property
     def model(self) -> torch.nn.Module:
@@ -361,10 +400,53 @@ class Recognizer:
         out.dropped = dropped
         return out
 
-    def detect(self, image: ImageLike, *, bgr: bool = False) -> tuple[np.ndarray, list[FoundFace]]:
-        """(the RGB image as decoded, its faces); boxes in the decoded image's pixels."""
-        rgb = open_image(image, bgr=bgr)[0]
-        return rgb, self.find_faces(rgb, where=_where(image))
+    # -- the stages: preprocess (decode, detect, crop) → probabilities (a stack of crops) → postprocess
+    # run_batch chains them for a list of images; the server puts its micro-batcher between the
+    # first two (faces of concurrent requests in one model call), video its tracker between the
+    # last two (probabilities smoothed per track).
+    def preprocess(
+        self,
+        image: ImageLike | bytes,
+        *,
+        bgr: bool = False,
+        name: str | None = None,
+        allow_list: bool = False,
+        max_pixels: int | None = None,
+        decoding: AbstractContextManager | None = None,
+    ) -> Staged:
+        """Decode (large JPEGs reduced while decoding), find the faces and make their model inputs.
+        `image`: anything `run` takes, or an image file's bytes (uploads, Ray). allow_list and
+        max_pixels: the server's format allow-list and pixel cap for bytes; `decoding`: held while
+        decoding (the server's cap on images decoded at once). Raises FerlabError for a bad image."""
+        where = name or _where(image)
+        with decoding or nullcontext():
+            if isinstance(image, bytes | bytearray | memoryview):
+                rgb, scale = open_image_bytes(
+                    bytes(image),
+                    where,
+                    allow_list=allow_list,
+                    min_side=self.decode_side,
+                    searchable=True,
+                    **({} if max_pixels is None else {"max_pixels": max_pixels}),
+                )
+            else:
+                rgb, scale = open_image(image, bgr=bgr, min_side=self.decode_side, searchable=True)
+        found = self.find_faces(rgb, where=where, max_faces=self.options.max_faces)
+        return Staged(where, rgb, scale, found)
+
+    def postprocess(self, staged: Staged, probs: np.ndarray, *, min_confidence: float | None = None) -> ImageResult:
+        """The staged image's faces, labelled from their probabilities, in the source's pixels."""
+        h, w = staged.rgb.shape[:2]
+        faces = self.faces_from([f.detection for f in staged.found], probs, min_confidence=min_confidence)
+        return ImageResult(
+            staged.source,
+            "ok" if faces else "no_face",
+            [f.scaled(1 / staged.scale) for f in faces],
+            size=(round(w / staged.scale), round(h / staged.scale)),
+            decoded_size=(w, h),
+            scale=staged.scale,
+            dropped=staged.found.dropped,
+        )
 
     def run(self, image: ImageLike, *, bgr: bool = False, name: str | None = None) -> ImageResult:
         """The one path from an image to labelled faces: decode (large JPEGs reduced while
@@ -378,38 +460,25 @@ class Recognizer:
         """`run` over several images (anything `run` takes, or an image file's bytes), their faces
         classified in one model call. keep_pixels: keep each decoded image on its result (for
         drawing annotated copies)."""
-        staged: list[tuple[ImageResult, FoundFaces, float]] = []
+        staged: list[Staged | ImageResult] = []
         for im, name in zip(images, names or [None] * len(images), strict=True):
-            where = name or _where(im)
             try:
-                if isinstance(im, bytes | bytearray | memoryview):  # an image file's bytes (Ray, uploads)
-                    rgb, scale = open_image_bytes(bytes(im), where, min_side=self.decode_side, searchable=True)
-                else:
-                    rgb, scale = open_image(im, bgr=bgr, min_side=self.decode_side, searchable=True)
-                found = self.find_faces(rgb, where=where, max_faces=self.options.max_faces)
+                staged.append(self.preprocess(im, bgr=bgr, name=name))
             except FerlabError as e:
-                staged.append((ImageResult(where, "error", [], error=str(e)), FoundFaces(), 1.0))
+                staged.append(ImageResult(name or _where(im), "error", [], error=str(e)))
+        ok = [s for s in staged if isinstance(s, Staged)]
+        probs = self.probabilities(np.stack([c for s in ok for c in s.crops])) if any(s.found for s in ok) else None
+        out, i = [], 0
+        for s in staged:
+            if isinstance(s, ImageResult):  # failed in the first stage
+                out.append(s)
                 continue
-            h, w = rgb.shape[:2]
-            res = ImageResult(
-                where,
-                "ok" if found else "no_face",
-                [],
-                size=(round(w / scale), round(h / scale)),
-                decoded_size=(w, h),
-                scale=scale,
-                dropped=found.dropped,
-                pixels=rgb if keep_pixels else None,
-            )
-            staged.append((res, found, scale))
-        crops = [f.crop for _, faces, _ in staged for f in faces]
-        probs = self.probabilities(np.stack(crops)) if crops else np.zeros((0, len(self.classes)))
-        i = 0
-        for res, faces, scale in staged:
-            dets = [f.detection for f in faces]
-            res.faces = [f.scaled(1 / scale) for f in self.faces_from(dets, probs[i : i + len(dets)])]
-            i += len(dets)
-        return [res for res, _, _ in staged]
+            n = len(s.found)
+            res = self.postprocess(s, probs[i : i + n] if n else np.zeros((0, len(self.classes))))
+            res.pixels = s.rgb if keep_pixels else None
+            out.append(res)
+            i += n
+        return out
 
     def predict(self, image: ImageLike, *, bgr: bool = False, name: str | None = None) -> list[Face]:
         """Every face found in one image, left to right. No face → an empty list; an unreadable

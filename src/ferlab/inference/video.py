@@ -119,13 +119,10 @@ def iter_video(
                 break
             rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             searched = frame_no % max(1, every) == 0
-            if searched:
+            if searched:  # the recognizer's stages on a decoded frame, the tracker between the last two
                 found = rec.find_faces(rgb, detector=detector, where=f"frame {frame_no}")
                 dets = [f.detection for f in found]
-                probs = (
-                    rec.probabilities(np.stack([f.crop for f in found])) if found else np.zeros((0, len(rec.classes)))
-                )
-                tracked = tracker.update(frame_no, [d.box for d in dets], probs)
+                tracked = tracker.update(frame_no, [d.box for d in dets], rec.probabilities(found.crops))
                 last = [(tid, rec.faces_from([d], p[None])[0]) for (tid, p), d in zip(tracked, dets, strict=True)]
             yield FrameResult(frame_no, round(frame_no / fps, 3), last, searched, rgb if keep_rgb else None)
             frame_no += 1
@@ -245,8 +242,7 @@ def process_video(
         "n_tracks": len(per_track),
         "interrupted": interrupted,
         "codec": codec,
-        "model": rec.name,
-        "tta": rec.tta,
+        **{k: v for k, v in rec.settings().items() if k in ("model", "tta", "detector")},
         **video_summary({t: [lab for _, lab in v] for t, v in per_track.items()}, classes),
         "timeline": per_track,  # (time, label) per track: for plot_timeline, not for printing
     }

@@ -102,8 +102,6 @@ class OnnxSession:
     def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu") -> None:
         self.path = str(path)
         self.session = ort_session(self.path, threads=threads, device=device)
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.card = json.loads(meta["ferlab_card"]) if "ferlab_card" in meta else None
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]

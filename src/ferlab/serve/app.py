@@ -28,16 +28,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ferlab.errors import FerlabError
-from ferlab.inference.images import UnsupportedFormat, open_image_bytes
-from ferlab.inference.recognizer import FoundFaces, Recognizer
+from ferlab.inference.images import UnsupportedFormat
+from ferlab.inference.recognizer import Recognizer, Staged
 from ferlab.options import RecognizerOptions
 from ferlab.serve.batching import MicroBatcher
 from ferlab.serve.guards import LOCAL_HOSTS, RequestGuard
+from ferlab.serve.limits import ServeLimits
 
 STATIC = Path(__file__).parent / "static"
-# Uploads in formats decoded whole (all but JPEG, which is reduced while decoding) may have at most
-# this many pixels: a 24 MP PNG is 72 MB as RGB, so a few decoding at once stay well under 1 GB.
-SERVER_MAX_PIXELS = 24_000_000
 FAVICON = (
     b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#f4c430"/>'
     b'<circle cx="11" cy="12" r="2"/><circle cx="21" cy="12" r="2"/>'
@@ -117,60 +115,45 @@ class Explainer:
 def create_app(
     models: list[str | None] | None = None,
     *,
-    max_upload_mb: float = 10.0,
-    timeout_s: float = 15.0,
-    max_concurrency: int = 4,
-    max_queue: int = 64,
+    options: RecognizerOptions | None = None,
+    limits: ServeLimits | None = None,
     micro_batch: bool = True,
-    batch_window_ms: float = 4.0,
-    max_faces: int = 32,
-    max_pixels: int = SERVER_MAX_PIXELS,
-    decode_slots: int = 2,
     allowed_hosts: list[str] | tuple[str, ...] = LOCAL_HOSTS,
     cors_origins: list[str] | None = None,
-    body_timeout_s: float = 30.0,
-    options=None,
 ) -> FastAPI:
     """The FastAPI app behind `ferlab serve`.
 
     models: model references to load (bundled names or paths); the first is the default, each
-        runs as its card ships it. max_upload_mb: larger bodies get 413, refused as they arrive.
-        timeout_s: per-request deadline from arrival (504). max_concurrency / max_queue: requests
-        processed at once / allowed to wait (more, or a wait longer than the deadline: 503 with
-        Retry-After). micro_batch, batch_window_ms: classify the faces of concurrent requests in
-        one model call, waiting at most this long to gather them. max_faces: faces classified per
-        image, the largest (the answer says how many were dropped). max_pixels: pixel cap for
-        formats decoded whole. decode_slots: images decoded at once. allowed_hosts: Host header
-        names answered ("*": any). cors_origins: browser origins allowed cross-site (none by default).
-        body_timeout_s: longest wait for the next piece of an upload (408 beyond).
-        options: the RecognizerOptions every model runs with (detector, thresholds, TTA...; the
-        model field is ignored: `models` names them).
+        runs as its card ships it. options: the RecognizerOptions every model runs with (detector,
+        thresholds, TTA...; the model field is ignored: `models` names them; max_faces, where
+        unset, is the limits'). limits: sizes, deadlines and concurrency (ServeLimits).
+        micro_batch: classify the faces of concurrent requests in one model call.
+        allowed_hosts: Host header names answered ("*": any). cors_origins: browser origins
+        allowed cross-site (none by default).
     """
+    lim = limits or ServeLimits()
+    opts = options or RecognizerOptions()
+    opts = opts.replace(max_faces=opts.max_faces or lim.max_faces)
     recognizers: dict[str, Recognizer] = {}
     for ref in models or [None]:
-        rec = Recognizer(options=(options or RecognizerOptions()).replace(model=ref))
+        rec = Recognizer(options=opts.replace(model=ref))
         recognizers.setdefault(rec.name, rec)
     default = next(iter(recognizers))
     batchers = {
-        name: MicroBatcher(rec.probabilities, window_ms=batch_window_ms, enabled=micro_batch)
+        name: MicroBatcher(rec.probabilities, window_ms=lim.batch_window_ms, enabled=micro_batch)
         for name, rec in recognizers.items()
     }
     explainers = {name: Explainer(rec) for name, rec in recognizers.items()}
-    max_bytes = int(max_upload_mb * 1024 * 1024)
-    gate = Gate(max_concurrency, max_queue)
-    decoding = threading.BoundedSemaphore(decode_slots)
+    max_bytes = int(lim.max_upload_mb * 1024 * 1024)
+    gate = Gate(lim.max_concurrency, lim.max_queue)
+    decoding = threading.BoundedSemaphore(lim.decode_slots)
 
-    def prepare(rec: Recognizer, data: bytes, where: str) -> tuple[tuple[int, int], float, FoundFaces, float]:
-        """Decode (at most `decode_slots` at once, reduced) and find faces: a request's CPU work.
-        Also gives its own duration, for the wait estimate."""
+    def prepare(rec: Recognizer, data: bytes, where: str) -> tuple[Staged, float]:
+        """The recognizer's first stage — decode (at most `decode_slots` at once, reduced), find
+        faces, crop — a request's CPU work; and its duration, for the wait estimate."""
         t0 = time.monotonic()
-        with decoding:
-            rgb, scale = open_image_bytes(
-                data, where, allow_list=True, min_side=rec.decode_side, max_pixels=max_pixels, searchable=True
-            )
-        size = (round(rgb.shape[1] / scale), round(rgb.shape[0] / scale))
-        found = rec.find_faces(rgb, where=where, max_faces=max_faces)
-        return size, scale, found, time.monotonic() - t0
+        staged = rec.preprocess(data, name=where, allow_list=True, max_pixels=lim.max_pixels, decoding=decoding)
+        return staged, time.monotonic() - t0
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -199,13 +182,14 @@ def create_app(
         RequestGuard,
         max_body=max_bytes + MULTIPART_SLACK,
         allowed_hosts=allowed_hosts,
-        max_mb=max_upload_mb,
-        body_timeout_s=body_timeout_s,
+        max_mb=lim.max_upload_mb,
+        body_timeout_s=lim.body_timeout_s,
     )
     app.state.batchers = batchers
     app.state.gate = gate
     app.state.recognizers = recognizers
     app.state.explainers = explainers
+    app.state.limits = lim
 
     # Every error answers in the app's one format, {"error", "status"}: FastAPI's validation errors,
     # Starlette's 404/405, and anything unexpected (no stack trace, no server path).
@@ -239,12 +223,12 @@ def create_app(
             ],
         }
 
-    async def _classify(rec: Recognizer, name: str, found: FoundFaces, explain: bool, min_confidence: float):
-        crops = np.stack([f.crop for f in found]) if found else np.zeros((0, 48, 48), np.uint8)
-        probs = await batchers[name](crops)
-        faces = rec.faces_from([f.detection for f in found], probs, min_confidence=min_confidence)
-        heat = await asyncio.to_thread(explainers[name].heatmaps, crops) if explain and found else None
-        return faces, heat
+    async def _classify(rec: Recognizer, name: str, staged: Staged, explain: bool, min_confidence: float):
+        """The last two stages, with the micro-batcher between them (and Grad-CAM when asked)."""
+        probs = await batchers[name](staged.crops)
+        result = rec.postprocess(staged, probs, min_confidence=min_confidence)
+        heat = await asyncio.to_thread(explainers[name].heatmaps, staged.crops) if explain and staged.found else None
+        return result, heat
 
     @app.post("/v1/predict")
     async def predict(
@@ -264,12 +248,12 @@ def create_app(
         # without an extension send none, and a declared type proves nothing about the bytes.
         data = await file.read(max_bytes + 1)
         if len(data) > max_bytes:
-            return _error(413, f"upload larger than {max_upload_mb:g} MB")
+            return _error(413, f"upload larger than {lim.max_upload_mb:g} MB")
         if not gate.try_enter():
             return _error(503, "server busy: too many requests waiting", {"Retry-After": "1"})
         rec = recognizers[name]
         try:
-            left = timeout_s - (time.monotonic() - arrived)
+            left = lim.timeout_s - (time.monotonic() - arrived)
             wait = gate.expected_wait()
             if wait > 0 and wait > left:
                 return _error(
@@ -278,29 +262,30 @@ def create_app(
                     {"Retry-After": str(max(1, math.ceil(wait)))},
                 )
             async with asyncio.timeout(max(left, 0.0)):
-                size, scale, found, work_s = await gate.run(prepare, rec, data, (file.filename or "upload")[:80])
+                staged, work_s = await gate.run(prepare, rec, data, (file.filename or "upload")[:80])
                 started = time.monotonic()
-                faces, heat = await _classify(rec, name, found, explain, min_confidence)
+                result, heat = await _classify(rec, name, staged, explain, min_confidence)
                 gate.observe(work_s + time.monotonic() - started)
         except TimeoutError:
-            return _error(504, f"request took longer than {timeout_s:g} s (counted from its arrival)")
+            return _error(504, f"request took longer than {lim.timeout_s:g} s (counted from its arrival)")
         except UnsupportedFormat as e:
             return _error(415, str(e))
         except FerlabError as e:  # undecodable, over the pixel cap, too elongated to search
             return _error(422, str(e))
         finally:
             gate.leave()
-        out = [f.scaled(1 / scale).to_dict() for f in faces]
+        out = [f.to_dict() for f in result.faces]
         for f, png in zip(out, heat or [], strict=False):
             f["heatmap_png"] = png
+        settings = rec.settings()
         return {
             "faces": out,
-            "faces_dropped": found.dropped,
+            "faces_dropped": result.dropped,
             "model": name,
-            "tta": rec.tta,
-            "detector": rec.detector_name,
+            "tta": settings["tta"],
+            "detector": settings["detector"],
             "ms": round((time.monotonic() - arrived) * 1000, 2),
-            "image": {"width": size[0], "height": size[1]},
+            "image": {"width": result.size[0], "height": result.size[1]},
         }
 
     @app.get("/", include_in_schema=False)

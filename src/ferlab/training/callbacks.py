@@ -11,7 +11,8 @@ import time
 import lightning as L
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-from ferlab.checkpoint import make_card, save_checkpoint
+from ferlab.card import make_card
+from ferlab.checkpoint import save_checkpoint
 from ferlab.io import atomic_write, atomic_write_text
 from ferlab.models import count_parameters
 from ferlab.run_dir import RunDir

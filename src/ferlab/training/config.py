@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from ferlab.errors import FerlabError
+from ferlab.paths import default_data
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 SCHEDULERS = ("none", "cosine", "plateau")
@@ -50,7 +51,7 @@ class ModelSection:
 @dataclass
 class DataSection:
     # a config that names no data reads $FERLAB_DATA (train, sweep and reproduce alike), else the shared copy
-    path: str = field(default_factory=lambda: os.environ.get("FERLAB_DATA", "../shared/data/fer2013-no-private.zip"))
+    path: str = field(default_factory=default_data)
     balanced: bool = True  # the study's inverse-frequency resampling
     class_weighted_loss: bool = False  # the alternative: plain sampling, weighted loss
     limit_train: int | None = field(default=None, metadata=_at_least(1))  # class-stratified subsets
@@ -61,6 +62,12 @@ class DataSection:
     # distribution; val keeps the majority protocol): ferlab.data.ferplus; null = the source's own
     labels: str | None = field(default=None, metadata={"choices": ("original", "ferplus-majority", "ferplus-soft")})
     ferplus_votes: str | None = None  # a fer2013new.csv instead of the copy ferlab ships
+
+
+# The free-form train.freeze and train.distill mappings' own defaults, filled in on load (so a run's
+# saved config.yaml says what it ran with, and no consumer repeats them).
+FREEZE_DEFAULTS = {"start": 0, "schedule": None, "plateau_patience": None, "step": 2}
+DISTILL_DEFAULTS = {"alpha": 0.5, "temperature": 2.0, "offline": False}
 
 
 @dataclass
@@ -196,6 +203,10 @@ def validate_config(cfg: dict, where: str = "config") -> dict:
     unknown = sorted(set(cfg["train"].get("augment") or {}) - set(known))
     if unknown:
         raise FerlabError(f"{where}: train.augment: unknown key {unknown[0]!r} (known: {', '.join(known)})")
+    t = cfg["train"]
+    for key, defaults in (("freeze", FREEZE_DEFAULTS), ("distill", DISTILL_DEFAULTS)):
+        if isinstance(t.get(key), dict):
+            t[key] = {**defaults, **t[key]}
     return cfg
 
 
@@ -217,7 +228,7 @@ def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -
     """Defaults ← the YAML file at `path` ← `overrides` ({"train.lr": 0.01, ...}; UNSET values are
     skipped, None sets null), checked; returns the config as a dict."""
     cfg = copy.deepcopy(DEFAULTS)
-    cfg["data"]["path"] = DataSection().path  # $FERLAB_DATA as it is now, not as it was at import
+    cfg["data"]["path"] = default_data()  # $FERLAB_DATA as it is now, not as it was at import
     if path is not None:
         p = Path(path)
         if not p.is_file():
@@ -279,5 +290,5 @@ def dump_config(cfg: dict) -> str:
 
 def cached_block(freeze: dict, depth: int) -> int:
     """With a freeze setting, the first block that ever trains: blocks below it can be cached."""
-    most = max([int(freeze.get("start", 0)), *(int(v) for v in (freeze.get("schedule") or {}).values())])
+    most = max([int(freeze["start"]), *(int(v) for v in (freeze["schedule"] or {}).values())])
     return depth - min(most, depth)

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from ferlab.data.augment import AugmentConfig, augment_batch
 from ferlab.models import build
 from ferlab.preprocess import DEFAULT_MEAN, DEFAULT_STD, to_model_input
+from ferlab.training.config import DISTILL_DEFAULTS
 
-DISTILL_KEYS = ("teachers", "alpha", "temperature", "offline")
+DISTILL_KEYS = ("teachers", *DISTILL_DEFAULTS)
 
 
 def check_distill(distill: dict) -> None:
@@ -26,7 +27,7 @@ def check_distill(distill: dict) -> None:
     refs = distill.get("teachers")
     if not refs or not isinstance(refs, list):
         raise FerlabError("train.distill needs teachers: a list of checkpoints, run dirs or bundled names")
-    alpha, temp = float(distill.get("alpha", 0.5)), float(distill.get("temperature", 2.0))
+    alpha, temp = float(distill["alpha"]), float(distill["temperature"])
     if not 0 <= alpha <= 1 or temp <= 0:
         raise FerlabError(f"train.distill: alpha must lie in [0, 1] and temperature be > 0 (got {alpha}, {temp})")
 
@@ -83,6 +84,8 @@ class FerModule(L.LightningModule):
         soft_labels: bool = False,
     ) -> None:
         super().__init__()
+        if isinstance(distill, dict):  # the config's defaults for what is not given (saved with the rest)
+            distill = {**DISTILL_DEFAULTS, **distill}
         self.save_hyperparameters()
         self.model = build(architecture, **(arch_config or {}))
         self.augment = AugmentConfig.from_dict(augment)
@@ -101,7 +104,7 @@ class FerModule(L.LightningModule):
         # Offline distillation brings their outputs with each batch instead (training/soft_targets.py).
         if distill:
             check_distill(distill)
-        online = bool(distill) and not distill.get("offline")
+        online = bool(distill) and not distill["offline"]
         self._teachers: list[torch.nn.Module] = load_teachers(distill, mean, std) if online else []
 
         # Steps the cosine schedule spans; `set_total_epochs` moves its end when a time budget
@@ -155,7 +158,7 @@ class FerModule(L.LightningModule):
     def _distill_loss(self, logits: torch.Tensor, x: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         """T² × KL(teachers' mean softened distribution ‖ student's), Hinton et al. 2015.
         `target`: that distribution computed offline; None asks the teachers now, on `x`."""
-        temp = float(self.hparams.distill.get("temperature", 2.0))
+        temp = float(self.hparams.distill["temperature"])
         if target is None:
             with torch.no_grad():
                 target = torch.stack([(t(x).float() / temp).softmax(1) for t in self._teachers]).mean(0)
@@ -180,7 +183,7 @@ class FerModule(L.LightningModule):
             logits = self(x)
             loss = self._loss(logits, y)
         if self._teachers or target is not None:
-            alpha = float(self.hparams.distill.get("alpha", 0.5))
+            alpha = float(self.hparams.distill["alpha"])
             loss = (1 - alpha) * loss + alpha * self._distill_loss(logits, x, target)
         hard = y.argmax(1) if y.is_floating_point() else y
         acc = (logits.argmax(1) == hard).float().mean()

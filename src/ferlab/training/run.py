@@ -52,13 +52,13 @@ def _use_feature_cache(cfg: dict, module, dm) -> None:
     from ferlab.paths import cache_dir
 
     t = cfg["train"]
-    fz = t.get("freeze")
+    fz = t["freeze"]
     model = module.model
     if not fz or not hasattr(model, "blocks"):
         raise FerlabError("train.feature_cache needs a pretrained backbone and a train.freeze setting")
-    if fz.get("plateau_patience"):
+    if fz["plateau_patience"]:
         raise FerlabError("train.feature_cache cannot be combined with plateau unfreezing (unbounded depth)")
-    if AugmentConfig.from_dict(t.get("augment")).active:
+    if AugmentConfig.from_dict(t["augment"]).active:
         raise FerlabError("train.feature_cache needs augmentation off: cached features are of unaugmented images")
     start = cached_block(fz, len(model.blocks))
     module.hparams.feature_start = start
@@ -107,7 +107,7 @@ def _use_soft_targets(cfg: dict, dm, progress: bool) -> None:
         distill["teachers"],
         teachers,
         dm.train_split.images,
-        float(distill.get("temperature", 2.0)),
+        float(distill["temperature"]),
         mean=norm["mean"],
         std=norm["std"],
         cache=cache_dir() / "soft_targets",
@@ -149,7 +149,7 @@ def train(
 
     quiet_lightning()
     t, d = cfg["train"], cfg["data"]
-    if t.get("threads"):
+    if t["threads"]:
         torch.set_num_threads(int(t["threads"]))
     run = RunDir(run_dir)
     run.path.mkdir(parents=True, exist_ok=True)
@@ -158,54 +158,54 @@ def train(
     L.seed_everything(t["seed"], workers=True, verbose=False)
 
     # 1. data: the splits in memory, sampled per epoch by the data module
-    data = load_fer2013(d["path"], strict=d.get("strict", False), labels=d.get("labels"), votes=d.get("ferplus_votes"))
+    data = load_fer2013(d["path"], strict=d["strict"], labels=d["labels"], votes=d["ferplus_votes"])
     soft_labels = data.splits["train"].soft is not None
-    if soft_labels and t.get("distill"):
+    if soft_labels and t["distill"]:
         raise FerlabError("data.labels ferplus-soft cannot be combined with train.distill (both are soft targets)")
     dm = FerDataModule(
         data,
         batch_size=t["batch_size"],
         balanced=d["balanced"],
         seed=t["seed"],
-        limit_train=d.get("limit_train"),
-        limit_val=d.get("limit_val"),
-        on_device=bool(d.get("on_device")),
+        limit_train=d["limit_train"],
+        limit_val=d["limit_val"],
+        on_device=d["on_device"],
     )
 
     # 2. model, loss and optimiser: one LightningModule
-    weights = class_loss_weights(dm.train_split.labels).tolist() if d.get("class_weighted_loss") else None
+    weights = class_loss_weights(dm.train_split.labels).tolist() if d["class_weighted_loss"] else None
     module = FerModule(
         cfg["model"]["architecture"],
         cfg["model"].get("config") or {},
         optimizer=t["optimizer"],
         lr=float(t["lr"]),
         weight_decay=float(t["weight_decay"]),
-        momentum=float(t.get("momentum", 0.9)),
+        momentum=float(t["momentum"]),
         scheduler=t["scheduler"],
         warmup_epochs=int(t["warmup_epochs"]),
         max_epochs=int(t["epochs"]),
         label_smoothing=float(t["label_smoothing"]),
-        mixup=float(t.get("mixup") or 0.0),
+        mixup=float(t["mixup"]),
         class_weights=weights,
-        augment=t.get("augment") or {},
+        augment=t["augment"],
         mean=cfg["normalize"]["mean"],
         std=cfg["normalize"]["std"],
-        channels_last=bool(t.get("channels_last", True)),
+        channels_last=t["channels_last"],
         seed=int(t["seed"]),
-        on_device=bool(d.get("on_device")),
-        backbone_lr=float(t["backbone_lr"]) if t.get("backbone_lr") is not None else None,
-        trainable_blocks=int(t["freeze"].get("start", 0)) if t.get("freeze") else None,
-        distill=t.get("distill"),
+        on_device=d["on_device"],
+        backbone_lr=None if t["backbone_lr"] is None else float(t["backbone_lr"]),
+        trainable_blocks=int(t["freeze"]["start"]) if t["freeze"] else None,
+        distill=t["distill"],
         soft_labels=soft_labels,
     )
 
     # 3. optional starts: trained weights, teachers' soft targets, cached frozen features
-    if t.get("init_from") and not resume:
+    if t["init_from"] and not resume:
         _init_weights(module, cfg, t["init_from"])
-    if t.get("distill") and t["distill"].get("offline"):
+    if t["distill"] and t["distill"]["offline"]:
         _use_soft_targets(cfg, dm, progress)
-    if t.get("feature_cache"):
-        if t.get("distill"):
+    if t["feature_cache"]:
+        if t["distill"]:
             raise FerlabError("train.feature_cache cannot be combined with train.distill (teachers need images)")
         _use_feature_cache(cfg, module, dm)
 
@@ -219,28 +219,28 @@ def train(
         if "PublicTest" in " ".join(data.notes) or "official" in " ".join(data.notes)
         else "val (carved from train)",
         "balanced_resampling": bool(d["balanced"]),
-        "class_weighted_loss": bool(d.get("class_weighted_loss")),
+        "class_weighted_loss": d["class_weighted_loss"],
         "epochs": int(t["epochs"]),
         "config": cfg,
         "command": command,
         "machine": machine_info(),
     }
     callbacks: list = [EpochProgressBar()] if progress else []
-    if t.get("budget_minutes"):
+    if t["budget_minutes"]:
         if t["scheduler"] == "cosine" and int(t["warmup_epochs"]) < 2:
             raise FerlabError("train.budget_minutes with a cosine schedule needs train.warmup_epochs >= 2")
         callbacks.append(EpochBudget(float(t["budget_minutes"]), cfg, run, card_training))
     callbacks.append(RunRecorder(run, cfg, card_training))
-    if t.get("freeze"):
+    if t["freeze"]:
         if not hasattr(module.model, "set_trainable_blocks"):
             raise FerlabError(f"{cfg['model']['architecture']}: train.freeze needs a pretrained backbone")
         fz = t["freeze"]
         callbacks.append(
             GradualUnfreeze(
-                start=int(fz.get("start", 0)),
-                schedule=fz.get("schedule"),
-                plateau_patience=fz.get("plateau_patience"),
-                step=int(fz.get("step", 2)),
+                start=int(fz["start"]),
+                schedule=fz["schedule"],
+                plateau_patience=fz["plateau_patience"],
+                step=int(fz["step"]),
             )
         )
     if not progress:
@@ -254,13 +254,13 @@ def train(
     # 5. the loop itself is Lightning's
     trainer = L.Trainer(
         max_epochs=int(t["epochs"]),
-        max_time={"minutes": float(t["max_minutes"])} if t.get("max_minutes") else None,
+        max_time={"minutes": float(t["max_minutes"])} if t["max_minutes"] else None,
         accelerator=accelerator,
         devices=devices,
         strategy=strategy,
-        precision=t.get("precision", "32-true"),
-        deterministic=t.get("deterministic", True),
-        benchmark=not t.get("deterministic", True),
+        precision=t["precision"],
+        deterministic=t["deterministic"],
+        benchmark=not t["deterministic"],
         enable_checkpointing=False,
         logger=False,
         num_sanity_val_steps=0,

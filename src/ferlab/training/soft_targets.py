@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from ferlab.checkpoint import resolve
+from ferlab.card import resolve
 from ferlab.io import atomic_write
 from ferlab.preprocess import to_model_input
 

@@ -143,8 +143,8 @@ def test_alignment_recovers_pasted_faces_better_than_crops(photo):
 
 
 def test_no_align_keeps_the_square_crop(ckpt, photo):
-    a = Recognizer(str(ckpt)).detect(photo)[1][0]
-    b = Recognizer(str(ckpt), align=False).detect(photo)[1][0]
+    a = Recognizer(str(ckpt)).preprocess(photo).found[0]
+    b = Recognizer(str(ckpt), align=False).preprocess(photo).found[0]
     assert a.detection.box == b.detection.box
     assert np.array_equal(b.crop, crop_face(photo, b.detection.box))
     assert not np.array_equal(a.crop, b.crop)

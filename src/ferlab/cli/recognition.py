@@ -1,63 +1,41 @@
-"""The command line's recognition options: one set of flags for predict, video, explain,
-evaluate and serve, and the one function that turns them into a `RecognizerOptions` (where
-every default and range check lives). Imports nothing heavy: `ferlab --help` stays fast."""
+"""The recognition flags predict, video, explain, evaluate and serve share, and the one function
+that turns them into a `RecognizerOptions` (where every default and range check lives).
+
+Detector names and presets come from the detector registry (importing it loads OpenCV, never
+onnxruntime); test-time augmentation modes and their pass counts from `ferlab.tta`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 
-from ferlab.options import TTA_CHOICES, DetectorOptions, RecognizerOptions
-
-TTA_PASSES = {"none": 1, "flip": 2, "zoomflip": 2, "multi": 12}  # ferlab.tta.PASSES, without importing it
-DETECTOR_NAMES = ("centerface", "yunet", "haar")  # ferlab.detectors' registry (a test keeps them equal)
-
-
-def _probability(value: str) -> float:
-    try:
-        p = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability, got {value!r}") from None
-    if not 0.0 <= p <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return p
-
-
-def whole(least: int):
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-        if n < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, got {n}")
-        return n
-
-    return parse
+from ferlab.cli.common import HELP_MODEL, probability, whole
+from ferlab.options import DetectorOptions, RecognizerOptions
+from ferlab.tta import PASSES
 
 
 def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", model: bool = True) -> None:
     """The flags every recognition command shares (video: the video presets as defaults)."""
+    from ferlab.detectors import DEFAULT_DETECTOR, detector_names, detector_spec
+
     if model:
-        p.add_argument(
-            "--model",
-            default=None,
-            help="bundled model name (see `ferlab models`) or a path: checkpoint, checkpoint folder or run dir "
-            "(default: the bundled default)",
-        )
+        p.add_argument("--model", default=None, help=HELP_MODEL)
     p.add_argument(
         "--tta",
         default=None,
-        choices=TTA_CHOICES,
+        choices=tuple(PASSES),
         metavar="MODE",
         help="test-time augmentation: "
-        + ", ".join(f"{m} ({n} pass{'es' if n > 1 else ''})" for m, n in TTA_PASSES.items())
+        + ", ".join(f"{m} ({n} pass{'es' if n > 1 else ''})" for m, n in PASSES.items())
         + ("; --tta alone means flip; default: what the model's card names" if mode == "photo" else "; default none"),
     )
     p.add_argument(
         "--backend", choices=["torch", "onnxruntime"], help="inference engine (default: what the model's card ships)"
     )
     p.add_argument(
-        "--precision", choices=["fp32", "int8"], help="onnxruntime weights (default: what the model's card ships)"
+        "--precision",
+        choices=["fp32", "int8"],
+        help="onnxruntime weights: fp32 or int8 (default: what the model's card ships)",
     )
     p.add_argument(
         "--device",
@@ -68,7 +46,7 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
     )
     p.add_argument(
         "--min-confidence",
-        type=_probability,
+        type=probability,
         default=0.0,
         metavar="P",
         help="label a face 'uncertain' when its most likely class has probability below P (calibrated)",
@@ -76,22 +54,26 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
     p.add_argument("--max-faces", type=whole(1), metavar="N", help="classify only the N largest faces of an image")
     p.add_argument(
         "--detector",
-        default="centerface",
-        choices=DETECTOR_NAMES,
-        help="face detector (default: centerface, shipped; yunet: weights from --detector-weights, "
+        default=DEFAULT_DETECTOR,
+        choices=detector_names(),
+        help=f"face detector (default: {DEFAULT_DETECTOR}, shipped; yunet: weights from --detector-weights, "
         "$FERLAB_YUNET or the cache dir, else downloaded once and checked)",
     )
     p.add_argument("--detector-weights", metavar="PATH", help="the detector's weights file (YuNet)")
-    side = 640 if mode == "photo" else 320
+    side = detector_spec(DEFAULT_DETECTOR).presets[mode]["search_side"]
     p.add_argument(
         "--search-side",
         type=whole(32),
         default=None,
         metavar="PX",
         help=f"search {'photos' if mode == 'photo' else 'frames'} for faces with their longer side scaled down to "
-        f"PX (default {side} for CenterFace); smaller is faster and misses more small faces (docs/benchmarks.md)",
+        f"PX (default {side} for {DEFAULT_DETECTOR}); smaller is faster and misses more small faces "
+        "(docs/benchmarks.md)",
     )
-    p.add_argument("--min-face", type=whole(1), default=16, metavar="PX", help="smallest face side in pixels")
+    min_face = DetectorOptions().min_face
+    p.add_argument(
+        "--min-face", type=whole(1), default=min_face, metavar="PX", help=f"smallest face side in pixels ({min_face})"
+    )
     p.add_argument(
         "--no-align", action="store_true", help="square crop around the box instead of turning the face upright"
     )
@@ -100,8 +82,9 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
 
 def options_from_args(args: argparse.Namespace) -> RecognizerOptions:
     """The RecognizerOptions a command line asked for."""
+    model = getattr(args, "model", None)
     return RecognizerOptions(
-        model=getattr(args, "model", None) if isinstance(getattr(args, "model", None), str | None) else None,
+        model=model if isinstance(model, str | None) else None,
         mode=getattr(args, "_mode", "photo"),
         detector=DetectorOptions(
             name=args.detector,
@@ -119,10 +102,16 @@ def options_from_args(args: argparse.Namespace) -> RecognizerOptions:
     )
 
 
+def recognizer(args: argparse.Namespace, **changes):
+    """The Recognizer a command line asked for (every setting checked before any image is read)."""
+    from ferlab.inference.recognizer import Recognizer
+
+    return Recognizer(options=options_from_args(args).replace(**changes))
+
+
 def bare_tta(argv: list[str]) -> list[str]:
     """`--tta` alone means flip, and never takes the next word unless it names a mode
     (`ferlab predict --tta photo.jpg` predicts photo.jpg with flip TTA)."""
-    import os
 
     def takes_no_mode(nxt: str | None) -> bool:
         # a path (or another flag) follows: --tta stands alone; an unknown word is left to argparse

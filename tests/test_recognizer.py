@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -15,7 +16,8 @@ import torch
 from conftest import PHOTO
 from PIL import Image
 
-from ferlab.checkpoint import make_card, save_checkpoint
+from ferlab.card import DEFAULT_MODEL, make_card
+from ferlab.checkpoint import save_checkpoint
 from ferlab.cli import main
 from ferlab.errors import FerlabError
 from ferlab.inference.explain import grad_cam
@@ -101,7 +103,7 @@ def test_exif_orientation_is_honoured(rec, tmp_path, photo):
 
     # read as stored, the face lies on its side: its eyes, if found at all, are one above the other
     assert not any(eye_line_is_level(f) for f in rec.predict(np.asarray(sideways)))
-    rgb, _ = rec.detect(p)
+    rgb = rec.preprocess(p).rgb
     assert rgb.shape == photo.shape and np.abs(rgb.astype(int) - photo).mean() < 3  # upright again
     faces = rec.predict(p)
     assert len(faces) == 1 and faces[0].box[2] > 100 and eye_line_is_level(faces[0])
@@ -195,60 +197,6 @@ def test_explain_cli(ckpt, tmp_path):
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
-def _clip(path: Path, photo: np.ndarray, frames: int = 12) -> Path:
-    bgr = cv2.resize(photo[:, :, ::-1], (320, 376))
-    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
-    for i in range(frames):
-        frame = np.zeros((480, 640, 3), np.uint8)
-        frame[50:426, 40 + 4 * i : 360 + 4 * i] = bgr  # the face drifts right: one track
-        w.write(frame)
-    w.release()
-    return path
-
-
-def test_video_csv_rows_tracks_and_output(ckpt, tmp_path, photo):
-    clip = _clip(tmp_path / "clip.mp4", photo)
-    out, rows_csv = tmp_path / "ann.mp4", tmp_path / "frames.csv"
-    assert (
-        main(
-            [
-                "video",
-                str(clip),
-                "--model",
-                str(ckpt),
-                "--out",
-                str(out),
-                "--csv",
-                str(rows_csv),
-                "--smooth",
-                "3",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
-    rows = list(csv.DictReader(rows_csv.open()))
-    assert len(rows) == 12 and [int(r["frame"]) for r in rows] == list(range(12))
-    assert {r["track"] for r in rows} == {"1"}
-    assert float(rows[5]["time_s"]) == pytest.approx(0.5)
-    cap = cv2.VideoCapture(str(out))
-    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
-    # every 3rd frame only
-    assert (
-        main(["video", str(clip), "--model", str(ckpt), "--csv", str(rows_csv), "--every", "3", "--no-progress"]) == 0
-    )
-    assert [int(r["frame"]) for r in csv.DictReader(rows_csv.open())] == [0, 3, 6, 9]
-
-
-def test_video_bad_source(ckpt, tmp_path, capsys):
-    assert main(["video", str(tmp_path / "missing.mp4"), "--model", str(ckpt)]) == 2
-    assert "no such video file" in capsys.readouterr().err
-    bad = tmp_path / "bad.mp4"
-    bad.write_bytes(os.urandom(1000))
-    assert main(["video", str(bad), "--model", str(ckpt)]) == 2
-    assert "cannot read as video" in capsys.readouterr().err
-
-
 def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt, rec, tmp_path):
     from ferlab.tta import PASSES, tta_mode, views, warp
 
@@ -277,12 +225,151 @@ def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt
         assert np.abs(two.probabilities(faces) - manual2).max() < 1e-4
     assert np.abs(manual - rec.probabilities(faces)).max() > 1e-4
     # a card that ships "multi" gets it without asking; an explicit mode overrides the card
-    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=1, metrics={"tta_default": "multi"})
+    card = make_card("cnn-v2.1", {}, mean=0.5, std=0.25, params=1, inference={"tta": "multi"})
     save_checkpoint(rec.model, card, tmp_path / "shipped")
     assert Recognizer(str(tmp_path / "shipped")).tta == "multi"
     assert Recognizer(str(tmp_path / "shipped"), tta="none").tta == "none"
-    assert tta_mode(True) == "flip" and tta_mode(False) == tta_mode(None) == "none"
+    assert tta_mode(None) == "none" and tta_mode("zoomflip") == "zoomflip"
+    with pytest.raises(FerlabError, match="unknown test-time augmentation True"):
+        tta_mode(True)  # modes are named: a boolean says nothing about which views
     with pytest.raises(
         FerlabError, match=re.escape("unknown test-time augmentation 'ten' (use none, flip, zoomflip, multi)")
     ):
         Recognizer(str(ckpt), tta="ten")
+
+
+def test_the_stages_chained_by_hand_give_what_run_gives(rec, tmp_path, photo):
+    """preprocess → probabilities → postprocess is `run`: the server and video put their own work
+    between the stages and must get the same faces, in the source's pixels."""
+    big = tmp_path / "big.jpg"
+    side = (photo.shape[1] * 6, photo.shape[0] * 6)  # large enough to be decoded reduced
+    Image.fromarray(photo).resize(side).save(big)
+    staged = rec.preprocess(big)
+    assert staged.scale < 1 and staged.crops.shape == (len(staged.found), 48, 48) and staged.crops.dtype == np.uint8
+    by_hand = rec.postprocess(staged, rec.probabilities(staged.crops))
+    whole = rec.run(big)
+    assert by_hand.status == whole.status == "ok" and by_hand.size == whole.size == side
+    assert [f.box for f in by_hand.faces] == [f.box for f in whole.faces]
+    assert [f.probs for f in by_hand.faces] == [f.probs for f in whole.faces]
+    (face,) = whole.faces
+    assert face.box[2] > 6 * 100  # boxes are in the source's pixels, not the reduced decode's
+
+
+def test_preprocess_raises_and_run_reports_a_bad_image(rec, tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(FerlabError, match=r"bad\.jpg"):
+        rec.preprocess(bad)
+    (r,) = rec.run_batch([bad])
+    assert r.status == "error" and "bad.jpg" in r.error and r.faces == []
+
+
+def test_settings_describe_every_output_alike(rec):
+    s = rec.settings()
+    assert {k: s[k] for k in ("model", "tta", "backend", "precision", "detector")} == {
+        "model": rec.name,
+        "tta": rec.tta,
+        "backend": rec.backend,
+        "precision": rec.precision,
+        "detector": "centerface",
+    }
+    from ferlab.inference.outputs import RunInfo
+
+    info = RunInfo.of(rec)
+    assert (info.model, info.tta, info.detector) == (s["model"], s["tta"], s["detector"])
+
+
+def run_cli_python(code: str, env: dict) -> list[str]:
+    import os
+
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip().splitlines()
+
+
+def test_classify_faces_takes_one_face_as_one_face(rec, photo):
+    crop = photo[102:331, 149:378]  # 229×229, as in the report
+    for one in (crop, crop[:, :, 0], Image.fromarray(crop), str(PHOTO)):
+        faces = rec.classify_faces(one)
+        assert len(faces) == 1
+    assert rec.classify_faces(crop)[0].box == (0, 0, 229, 229)  # the crop's own size, not 48×48
+    assert rec.classify_faces([crop[:100, :80]])[0].box == (0, 0, 80, 100)
+    stack = np.zeros((5, 48, 48), np.uint8)
+    assert len(rec.classify_faces(stack)) == 5  # documented: N×H×W uint8 is N faces
+    with pytest.raises(FerlabError, match="classify_faces: cannot read faces from dict"):
+        rec.classify_faces({"a": crop})
+    with pytest.raises(FerlabError, match="neither one face"):
+        rec.classify_faces(np.zeros((5, 48, 48), np.float32))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda r: r.predict(42), "cannot read an image from int"),
+        (lambda r: r.predict(None), "cannot read an image from NoneType"),
+        (lambda r: r.classify_faces([42]), "cannot read an image from int"),
+        (lambda r: r.predict(np.zeros((0, 0, 3), np.uint8)), "image array is empty"),
+        (lambda r: r.classify_faces([np.zeros((0, 5), np.uint8)]), "image array is empty"),
+        (lambda r: r.predict(np.zeros((4, 4, 4, 4), np.uint8)), "image array has shape"),
+    ],
+)
+def test_api_misuse_is_a_one_line_ferlab_error(rec, call, message):
+    with pytest.raises(FerlabError, match=message) as e:
+        call(rec)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.slow
+def test_importing_ferlab_and_building_a_recognizer_loads_no_training_stack(ckpt, tmp_path):
+    code = (
+        "import sys, ferlab\n"
+        "from ferlab import Recognizer\n"
+        f"Recognizer({str(ckpt)!r}, backend='onnxruntime').predict({str(PHOTO)!r})\n"
+        "print(sorted(m for m in ('torch', 'torchmetrics', 'lightning', 'transformers') if m in sys.modules))\n"
+        f"Recognizer({str(ckpt)!r}).predict({str(PHOTO)!r})\n"
+        "print(sorted(m for m in ('torch', 'torchmetrics', 'lightning', 'transformers') if m in sys.modules))\n"
+    )
+    env = {"FERLAB_CACHE": str(tmp_path / "cache")}
+    first = run_cli_python(code, env)  # the first onnxruntime use exports the model: torch once
+    second = run_cli_python(code, env)  # afterwards onnxruntime runs without torch
+    assert first[1] == second[1] == "['torch']"
+    assert second[0] == "[]"
+
+
+def test_an_exported_onnx_file_works_as_the_model(tmp_path, capsys):
+    onnx_file = tmp_path / "m.onnx"
+    assert main(["export", "--onnx", str(onnx_file)]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(PHOTO), "--model", str(onnx_file), "--json"]) == 0
+    (res,) = json.loads(capsys.readouterr().out)
+    assert len(res["faces"]) == 1 and res["model"] == DEFAULT_MODEL
+    assert main(["predict", str(PHOTO), "--model", str(onnx_file), "--backend", "torch"]) == 2
+    assert "runs with --backend onnxruntime only" in capsys.readouterr().err
+    bad = tmp_path / "other.onnx"
+    bad.write_bytes(b"not onnx at all")
+    assert main(["predict", str(PHOTO), "--model", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not a readable ONNX model" in err and err.count("\n") == 1
+
+
+def test_classify_faces_takes_bgr_and_calls_an_empty_crop_uncertain():
+    import cv2
+
+    from ferlab.inference.recognizer import Recognizer
+
+    rec = Recognizer()
+    face = np.asarray(Image.open(PHOTO).convert("RGB"))[130:340, 175:360]
+    rgb = rec.classify_faces(face)[0]
+    bgr = rec.classify_faces(np.ascontiguousarray(face[:, :, ::-1]), bgr=True)[0]
+    assert bgr.probs == pytest.approx(rgb.probs, abs=1e-5)
+    im = cv2.imread(str(PHOTO))[130:340, 175:360]  # OpenCV's BGR: the same answer with bgr=True
+    assert rec.classify_faces(im, bgr=True)[0].probs == pytest.approx(rgb.probs, abs=1e-5)
+    black = rec.classify_faces(np.zeros((48, 48), np.uint8))[0]
+    assert black.label == "uncertain" and black.confidence == pytest.approx(1 / 7)

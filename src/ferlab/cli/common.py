@@ -1,0 +1,94 @@
+"""What several commands share: argument types, help texts, JSON printing, the progress bar.
+Imports nothing heavy: `ferlab --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ferlab.errors import FerlabError
+from ferlab.paths import SHARED_DATA
+
+HELP_MODEL = (
+    "bundled model name (see `ferlab models`) or a path: checkpoint, checkpoint folder or run dir "
+    "(default: the bundled default)"
+)
+HELP_DATA = (
+    "FER-2013: Kaggle folder or .zip, fer2013.csv, or the FERPlus layout (FER2013Train|Valid|Test/ with label.csv) "
+    f"(default: $FERLAB_DATA, else {SHARED_DATA})"
+)
+LABELS_ARGS = {
+    "choices": ["original", "ferplus-majority", "ferplus-soft"],
+    "default": None,
+    "help": "labels on a FER-2013 source: original (one annotator), ferplus-majority (FER+ votes, FERPlus's majority "
+    "protocol), ferplus-soft (train on the vote distribution); default: original, or ferplus-majority for a FERPlus "
+    "layout (FER2013Train|Valid|Test/ with label.csv). The FER+ votes ship with ferlab",
+}
+VOTES_HELP = "a FER+ vote file (fer2013new.csv) to use instead of the copy ferlab ships"
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def whole(least: int):
+    """An argparse type: a whole number ≥ least."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {n}")
+        return n
+
+    return parse
+
+
+at_least_one = whole(1)
+
+
+def probability(value: str) -> float:
+    try:
+        p = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, got {value!r}") from None
+    if not 0.0 <= p <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return p
+
+
+def add_model_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help=HELP_MODEL)
+
+
+def parse_sets(items: list[str]) -> dict:
+    """`--set KEY=VALUE` items → {key: YAML value}."""
+    import yaml
+
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise FerlabError(f"--set {item!r}: expected KEY=VALUE, e.g. train.mixup=0.2")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def progress(*, total: int | None, disabled: bool):
+    """A progress bar on stderr counting images, or None."""
+    if disabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="img", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+
+
+def say(line: str, bar) -> None:
+    """A line on stderr that does not tear the progress bar."""
+    if bar is None:
+        print(line, file=sys.stderr)
+    else:
+        bar.write(line, file=sys.stderr)

@@ -1,0 +1,49 @@
+"""`ferlab models` and `ferlab info`: the shipped accuracy and mode, a readable card; `compare` runs
+models as shipped."""
+
+from __future__ import annotations
+
+import json
+
+from ferlab.card import DEFAULT_MODEL
+from ferlab.cli import build_parser, main
+
+
+def test_models_lists_the_shipped_accuracy_and_mode(capsys):
+    from ferlab.card import read_card
+
+    assert main(["models", "--json"]) == 0
+    bundled = {b["name"]: b for b in json.loads(capsys.readouterr().out)["bundled"]}
+    from ferlab.card import shipped_tta
+
+    card = read_card(DEFAULT_MODEL)
+    m, mode = card["metrics"], shipped_tta(card)
+    assert bundled[DEFAULT_MODEL]["tta"] == mode == card["inference"]["tta"]
+    assert bundled[DEFAULT_MODEL]["val_accuracy"] == m["val_accuracy_default"]
+    assert main(["models"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "(default)" in ln)
+    assert f"{m['val_accuracy_default']:.4f} ({m.get('labels', 'original')} labels, as shipped: TTA {mode})" in line
+    assert "learned" in line
+
+
+def test_info_is_a_readable_card_and_compare_runs_models_as_shipped(capsys):
+    """`ferlab info` used to dump Python dicts with three accuracies side by side; `ferlab compare`
+    evaluated the default with TTA none while `evaluate` ran it as shipped."""
+    from ferlab.card import read_card
+
+    assert main(["info", "--model", "fer-vgg-wide"]) == 0
+    out = capsys.readouterr().out
+    shipped = read_card("fer-vgg-wide")["metrics"]["val_accuracy_default"]
+    assert f"accuracy as shipped: {shipped:.4f}" in out and "labels learned: FER-2013's own" in out
+    assert "{" not in out and "_path" not in out and ".devdata" not in out
+    assert "the checkpoint kept is epoch 68" in out and "82 epochs" in out
+    assert main(["info", "--model", "fer-vgg-wide-ferplus"]) == 0
+    out = capsys.readouterr().out
+    assert "labels learned: FER+ vote distributions" in out
+    # the card says both PublicTest numbers and FER+ Valid, and what the model is and is not for
+    head = read_card("fer-vgg-wide-ferplus")["metrics"]["headline"]
+    dedup, valid = head["publictest"]["accuracy_without_train_duplicates"], head["ferplus_valid"]["accuracy"]
+    assert f"without the images that repeat a training image: {dedup:.4f}" in out
+    assert f"FER+ Valid (FERPlus layout), ferplus-majority labels, as shipped: {valid:.4f}" in out
+    assert "not for decisions about people" in out and "EU AI Act" in out and "confidence: the calibrated" in out
+    assert build_parser().parse_args(["compare", "x.json", "--out", "o"]).tta == "card"
