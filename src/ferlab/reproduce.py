@@ -157,7 +157,7 @@ def reproduce(
     class-stratified subset of N images instead of the whole split."""
     from ferlab.data import load_fer2013
     from ferlab.data.summary import summarize
-    from ferlab.figures import plot_class_distribution, plot_confusion, plot_loss_curves, plot_per_class
+    from ferlab.figures import plot_class_distribution
     from ferlab.measure import machine_info
     from ferlab.models.ensemble import fit_weights
     from ferlab.training.sweep import run_or_reuse
@@ -220,6 +220,50 @@ def reproduce(
             sweep_dir / f"lr_{lr:g}",
         )
 
+    _loss_figures(figs, runs, sweep_runs)
+
+    splits = ["val", *(["test"] if has_test else [])]
+    evals: dict[str, dict[str, dict]] = {s: {} for s in splits}
+    for s in splits:
+        for key, d in runs.items():
+            evals[s][key] = timed(
+                f"eval_{key}_{s}", lambda d=d, key=key, s=s: _evaluate(d, data, s, cfgs[key], extra["limit_eval"])
+            )
+    # the best ViT (by val accuracy) is the study's "ViT"; the ensemble pairs it with CNN V2.1
+    vit_keys = [k for k in runs if k.startswith("vit_") and k != "vit_scratch"]
+    best_vit = max(vit_keys, key=lambda k: evals["val"][k]["accuracy"])
+    members = ["cnn_v2_1", best_vit]
+    val_probs = torch.stack([evals["val"][k]["_probs"] for k in members])
+    weights = fit_weights(val_probs, evals["val"]["cnn_v2_1"]["_labels"])
+    ens_evals = _ensembles(evals, splits, members, weights)
+    # save a real ensemble checkpoint (self-contained) for use like any model
+    _save_ensemble(out, runs, members, weights)
+
+    compare = _comparison_figures(figs, evals, ens_evals, best_vit)
+
+    clean = lambda r: {k: v for k, v in r.items() if not k.startswith("_")}
+    results = {
+        "budget": budget,
+        "data": data_path,
+        "notes": data.notes,
+        "machine": machine_info(),
+        "tta": False,
+        "timings": timings,
+        "best_vit": best_vit,
+        "evals": {s: {k: clean(v) for k, v in ev.items()} for s, ev in evals.items()},
+        "ensembles": ens_evals,
+        "study": STUDY,
+    }
+    atomic_write_json(out / "results.json", results)
+    report = _report(results, exps, runs, sweep_runs, compare, best_vit, out)
+    atomic_write_text(out / "report.md", report)
+    return out / "report.md"
+
+
+def _loss_figures(figs: Path, runs: dict[str, Path], sweep_runs: dict[float, Path]) -> None:
+    """Figures 3 (the CNNs), 4 (the learning-rate sweep) and 5 (V1.6 vs V1.6.7) from the runs' metrics."""
+    from ferlab.figures import plot_loss_curves
+
     curves = lambda d: RunDir(d).metrics()
     atomic_write(
         figs / "fig3_cnn_loss_curves.png",
@@ -252,19 +296,9 @@ def reproduce(
         ),
     )
 
-    splits = ["val", *(["test"] if has_test else [])]
-    evals: dict[str, dict[str, dict]] = {s: {} for s in splits}
-    for s in splits:
-        for key, d in runs.items():
-            evals[s][key] = timed(
-                f"eval_{key}_{s}", lambda d=d, key=key, s=s: _evaluate(d, data, s, cfgs[key], extra["limit_eval"])
-            )
-    # the best ViT (by val accuracy) is the study's "ViT"; the ensemble pairs it with CNN V2.1
-    vit_keys = [k for k in runs if k.startswith("vit_") and k != "vit_scratch"]
-    best_vit = max(vit_keys, key=lambda k: evals["val"][k]["accuracy"])
-    members = ["cnn_v2_1", best_vit]
-    val_probs = torch.stack([evals["val"][k]["_probs"] for k in members])
-    weights = fit_weights(val_probs, evals["val"]["cnn_v2_1"]["_labels"])
+
+def _ensembles(evals: dict, splits: list[str], members: list[str], weights: list[float]) -> dict:
+    """The CNN+ViT ensemble on each split: equal weights (the honest number) and fitted ones."""
     from ferlab.evaluation.metrics import compute_metrics
 
     ens_evals = {}
@@ -279,8 +313,12 @@ def reproduce(
                 **compute_metrics(p, labels),
                 "weights": dict(zip(members, w, strict=True)),
             }
-    # save a real ensemble checkpoint (self-contained) for use like any model
-    _save_ensemble(out, runs, members, weights)
+    return ens_evals
+
+
+def _comparison_figures(figs: Path, evals: dict, ens_evals: dict, best_vit: str) -> dict:
+    """Figure 6 (the ViT's confusion) and Figure 8 (per-class accuracy side by side); the compared results."""
+    from ferlab.figures import plot_confusion, plot_per_class
 
     atomic_write(
         figs / "fig6_confusion_vit.png",
@@ -304,24 +342,7 @@ def reproduce(
             {k: v["per_class"] for k, v in compare.items()}, tmp, "Figure 8: per-class accuracy on val", fmt="png"
         ),
     )
-
-    clean = lambda r: {k: v for k, v in r.items() if not k.startswith("_")}
-    results = {
-        "budget": budget,
-        "data": data_path,
-        "notes": data.notes,
-        "machine": machine_info(),
-        "tta": False,
-        "timings": timings,
-        "best_vit": best_vit,
-        "evals": {s: {k: clean(v) for k, v in ev.items()} for s, ev in evals.items()},
-        "ensembles": ens_evals,
-        "study": STUDY,
-    }
-    atomic_write_json(out / "results.json", results)
-    report = _report(results, exps, runs, sweep_runs, compare, best_vit, out)
-    atomic_write_text(out / "report.md", report)
-    return out / "report.md"
+    return compare
 
 
 def _save_ensemble(out: Path, runs: dict, members: list[str], weights: list[float]) -> None:

@@ -134,6 +134,19 @@ class FerData:
 # ----------------------------------------------------------------------------- decoding
 
 
+def _read_face(read, name: str, path, stats, strict: bool):
+    """(bytes, 48×48 face) of one image file, or (None, None) when it is skipped as unreadable
+    (recorded in stats; with `strict` an error naming it)."""
+    try:
+        data = read()
+        return data, decode_face(data, stats)
+    except ValueError as e:
+        if strict:
+            raise FerlabError(f"{path}: {name}: {e}") from None
+        stats.skipped.append((name, str(e)))
+        return None, None
+
+
 def decode_face(data: bytes, stats: ReadStats | None = None) -> np.ndarray:
     """Bytes of any image PIL reads → uint8 48×48 grayscale. Raises ValueError with a reason."""
     try:
@@ -222,13 +235,8 @@ def _read_kaggle(path: Path, strict: bool) -> dict:
             unknown_classes.add(f"{parts[idx]}/{parts[idx + 1]}")
             continue
         split = _split_from_prefix(parts[-1]) or dir_split
-        try:
-            data = read()
-            img = decode_face(data, stats)
-        except ValueError as e:
-            if strict:
-                raise FerlabError(f"{path}: {name}: {e}") from None
-            stats.skipped.append((name, str(e)))
+        data, img = _read_face(read, name, path, stats, strict)
+        if img is None:
             continue
         r = recs.setdefault(split, {"images": [], "labels": [], "names": [], "hashes": []})
         r["images"].append(img)
@@ -366,13 +374,8 @@ def _read_ferplus(path: Path, strict: bool) -> dict:
             if base not in votes:
                 stats.skipped.append((name, "not listed in label.csv"))
                 continue
-            try:
-                data = files[name]()
-                img = decode_face(data, stats)
-            except ValueError as e:
-                if strict:
-                    raise FerlabError(f"{path}: {name}: {e}") from None
-                stats.skipped.append((name, str(e)))
+            data, img = _read_face(files[name], name, path, stats, strict)
+            if img is None:
                 continue
             r["images"].append(img)
             r["labels"].append(-1)  # FERPlus folders carry no FER-2013 label: only the votes

@@ -112,6 +112,86 @@ class Explainer:
         return out
 
 
+class Service:
+    """What answering a request needs, per app: the recognizers by name, a micro-batcher and a
+    Grad-CAM explainer per model, the gate (concurrency, queue, wait estimate) and the decoding
+    slots. `recognize` runs the recognizer's stages for one upload, the micro-batcher between
+    the first two."""
+
+    def __init__(self, recognizers: dict[str, Recognizer], limits: ServeLimits, micro_batch: bool) -> None:
+        self.recognizers, self.limits = recognizers, limits
+        self.default = next(iter(recognizers))
+        self.batchers = {
+            name: MicroBatcher(rec.probabilities, window_ms=limits.batch_window_ms, enabled=micro_batch)
+            for name, rec in recognizers.items()
+        }
+        self.explainers = {name: Explainer(rec) for name, rec in recognizers.items()}
+        self.max_bytes = int(limits.max_upload_mb * 1024 * 1024)
+        self.gate = Gate(limits.max_concurrency, limits.max_queue)
+        self.decoding = threading.BoundedSemaphore(limits.decode_slots)
+
+    def prepare(self, rec: Recognizer, data: bytes, where: str) -> tuple[Staged, float]:
+        """The recognizer's first stage — decode (at most `decode_slots` at once, reduced), find
+        faces, crop — a request's CPU work; and its duration, for the wait estimate."""
+        t0 = time.monotonic()
+        staged = rec.preprocess(
+            data, name=where, allow_list=True, max_pixels=self.limits.max_pixels, decoding=self.decoding
+        )
+        return staged, time.monotonic() - t0
+
+    async def classify(self, rec: Recognizer, name: str, staged: Staged, explain: bool, min_confidence: float):
+        """The last two stages, with the micro-batcher between them (and Grad-CAM when asked)."""
+        probs = await self.batchers[name](staged.crops)
+        result = rec.postprocess(staged, probs, min_confidence=min_confidence)
+        heat = (
+            await asyncio.to_thread(self.explainers[name].heatmaps, staged.crops) if explain and staged.found else None
+        )
+        return result, heat
+
+    async def recognize(
+        self, name: str, data: bytes, where: str, *, arrived: float, explain: bool, min_confidence: float
+    ):
+        """One upload's answer: admitted by the gate, within the deadline counted from arrival."""
+        if not self.gate.try_enter():
+            return _error(503, "server busy: too many requests waiting", {"Retry-After": "1"})
+        rec = self.recognizers[name]
+        try:
+            left = self.limits.timeout_s - (time.monotonic() - arrived)
+            wait = self.gate.expected_wait()
+            if wait > 0 and wait > left:
+                return _error(
+                    503,
+                    f"server busy: the expected wait ({wait:.1f} s) is longer than the deadline",
+                    {"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+            async with asyncio.timeout(max(left, 0.0)):
+                staged, work_s = await self.gate.run(self.prepare, rec, data, where)
+                started = time.monotonic()
+                result, heat = await self.classify(rec, name, staged, explain, min_confidence)
+                self.gate.observe(work_s + time.monotonic() - started)
+        except TimeoutError:
+            return _error(504, f"request took longer than {self.limits.timeout_s:g} s (counted from its arrival)")
+        except UnsupportedFormat as e:
+            return _error(415, str(e))
+        except FerlabError as e:  # undecodable, over the pixel cap, too elongated to search
+            return _error(422, str(e))
+        finally:
+            self.gate.leave()
+        out = [f.to_dict() for f in result.faces]
+        for f, png in zip(out, heat or [], strict=False):
+            f["heatmap_png"] = png
+        settings = rec.settings()
+        return {
+            "faces": out,
+            "faces_dropped": result.dropped,
+            "model": name,
+            "tta": settings["tta"],
+            "detector": settings["detector"],
+            "ms": round((time.monotonic() - arrived) * 1000, 2),
+            "image": {"width": result.size[0], "height": result.size[1]},
+        }
+
+
 def create_app(
     models: list[str | None] | None = None,
     *,
@@ -133,27 +213,9 @@ def create_app(
     """
     lim = limits or ServeLimits()
     opts = options or RecognizerOptions()
-    opts = opts.replace(max_faces=opts.max_faces or lim.max_faces)
-    recognizers: dict[str, Recognizer] = {}
-    for ref in models or [None]:
-        rec = Recognizer(options=opts.replace(model=ref))
-        recognizers.setdefault(rec.name, rec)
-    default = next(iter(recognizers))
-    batchers = {
-        name: MicroBatcher(rec.probabilities, window_ms=lim.batch_window_ms, enabled=micro_batch)
-        for name, rec in recognizers.items()
-    }
-    explainers = {name: Explainer(rec) for name, rec in recognizers.items()}
-    max_bytes = int(lim.max_upload_mb * 1024 * 1024)
-    gate = Gate(lim.max_concurrency, lim.max_queue)
-    decoding = threading.BoundedSemaphore(lim.decode_slots)
-
-    def prepare(rec: Recognizer, data: bytes, where: str) -> tuple[Staged, float]:
-        """The recognizer's first stage — decode (at most `decode_slots` at once, reduced), find
-        faces, crop — a request's CPU work; and its duration, for the wait estimate."""
-        t0 = time.monotonic()
-        staged = rec.preprocess(data, name=where, allow_list=True, max_pixels=lim.max_pixels, decoding=decoding)
-        return staged, time.monotonic() - t0
+    service = Service(_load(models, opts.replace(max_faces=opts.max_faces or lim.max_faces)), lim, micro_batch)
+    recognizers, batchers, gate = service.recognizers, service.batchers, service.gate
+    default, max_bytes = service.default, service.max_bytes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -188,26 +250,10 @@ def create_app(
     app.state.batchers = batchers
     app.state.gate = gate
     app.state.recognizers = recognizers
-    app.state.explainers = explainers
+    app.state.explainers = service.explainers
     app.state.limits = lim
 
-    # Every error answers in the app's one format, {"error", "status"}: FastAPI's validation errors,
-    # Starlette's 404/405, and anything unexpected (no stack trace, no server path).
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        return _error(exc.status_code, str(exc.detail)[:200], getattr(exc, "headers", None))
-
-    @app.exception_handler(RequestValidationError)
-    async def validation_error(request: Request, exc: RequestValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
-            for e in exc.errors()[:5]
-        )
-        return _error(422, f"invalid request ({problems})"[:300])
-
-    @app.exception_handler(Exception)
-    async def unexpected_error(request: Request, exc: Exception):
-        return _error(500, "internal error while handling the request")
+    _answer_errors_in_one_format(app)
 
     @app.get("/healthz")
     async def healthz() -> dict:
@@ -222,13 +268,6 @@ def create_app(
                 for n, r in recognizers.items()
             ],
         }
-
-    async def _classify(rec: Recognizer, name: str, staged: Staged, explain: bool, min_confidence: float):
-        """The last two stages, with the micro-batcher between them (and Grad-CAM when asked)."""
-        probs = await batchers[name](staged.crops)
-        result = rec.postprocess(staged, probs, min_confidence=min_confidence)
-        heat = await asyncio.to_thread(explainers[name].heatmaps, staged.crops) if explain and staged.found else None
-        return result, heat
 
     @app.post("/v1/predict")
     async def predict(
@@ -249,44 +288,52 @@ def create_app(
         data = await file.read(max_bytes + 1)
         if len(data) > max_bytes:
             return _error(413, f"upload larger than {lim.max_upload_mb:g} MB")
-        if not gate.try_enter():
-            return _error(503, "server busy: too many requests waiting", {"Retry-After": "1"})
-        rec = recognizers[name]
-        try:
-            left = lim.timeout_s - (time.monotonic() - arrived)
-            wait = gate.expected_wait()
-            if wait > 0 and wait > left:
-                return _error(
-                    503,
-                    f"server busy: the expected wait ({wait:.1f} s) is longer than the deadline",
-                    {"Retry-After": str(max(1, math.ceil(wait)))},
-                )
-            async with asyncio.timeout(max(left, 0.0)):
-                staged, work_s = await gate.run(prepare, rec, data, (file.filename or "upload")[:80])
-                started = time.monotonic()
-                result, heat = await _classify(rec, name, staged, explain, min_confidence)
-                gate.observe(work_s + time.monotonic() - started)
-        except TimeoutError:
-            return _error(504, f"request took longer than {lim.timeout_s:g} s (counted from its arrival)")
-        except UnsupportedFormat as e:
-            return _error(415, str(e))
-        except FerlabError as e:  # undecodable, over the pixel cap, too elongated to search
-            return _error(422, str(e))
-        finally:
-            gate.leave()
-        out = [f.to_dict() for f in result.faces]
-        for f, png in zip(out, heat or [], strict=False):
-            f["heatmap_png"] = png
-        settings = rec.settings()
-        return {
-            "faces": out,
-            "faces_dropped": result.dropped,
-            "model": name,
-            "tta": settings["tta"],
-            "detector": settings["detector"],
-            "ms": round((time.monotonic() - arrived) * 1000, 2),
-            "image": {"width": result.size[0], "height": result.size[1]},
-        }
+        return await service.recognize(
+            name,
+            data,
+            (file.filename or "upload")[:80],
+            arrived=arrived,
+            explain=explain,
+            min_confidence=min_confidence,
+        )
+
+    _add_page(app)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _load(models: list[str | None] | None, options: RecognizerOptions) -> dict[str, Recognizer]:
+    """A recognizer per model reference, by the name its card gives (the first is the default)."""
+    recognizers: dict[str, Recognizer] = {}
+    for ref in models or [None]:
+        rec = Recognizer(options=options.replace(model=ref))
+        recognizers.setdefault(rec.name, rec)
+    return recognizers
+
+
+def _answer_errors_in_one_format(app: FastAPI) -> None:
+    """Every error answers in the app's one format, {"error", "status"}: FastAPI's validation
+    errors, Starlette's 404/405, and anything unexpected (no stack trace, no server path)."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return _error(exc.status_code, str(exc.detail)[:200], getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()[:5]
+        )
+        return _error(422, f"invalid request ({problems})"[:300])
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception):
+        return _error(500, "internal error while handling the request")
+
+
+def _add_page(app: FastAPI) -> None:
+    """The web page and its icon."""
 
     @app.get("/", include_in_schema=False)
     async def index():
@@ -296,6 +343,3 @@ def create_app(
     async def favicon():
         # a browser asks for it on every page load: an icon, not a 404 in every log
         return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app

@@ -142,10 +142,7 @@ def train(
 
     from ferlab.data.datamodule import FerDataModule
     from ferlab.data.fer2013 import load_fer2013
-    from ferlab.data.sampling import class_loss_weights
     from ferlab.measure import machine_info
-    from ferlab.training.callbacks import EpochBudget, EpochProgressBar, GradualUnfreeze, RunRecorder
-    from ferlab.training.module import FerModule
 
     quiet_lightning()
     t, d = cfg["train"], cfg["data"]
@@ -173,31 +170,7 @@ def train(
     )
 
     # 2. model, loss and optimiser: one LightningModule
-    weights = class_loss_weights(dm.train_split.labels).tolist() if d["class_weighted_loss"] else None
-    module = FerModule(
-        cfg["model"]["architecture"],
-        cfg["model"].get("config") or {},
-        optimizer=t["optimizer"],
-        lr=float(t["lr"]),
-        weight_decay=float(t["weight_decay"]),
-        momentum=float(t["momentum"]),
-        scheduler=t["scheduler"],
-        warmup_epochs=int(t["warmup_epochs"]),
-        max_epochs=int(t["epochs"]),
-        label_smoothing=float(t["label_smoothing"]),
-        mixup=float(t["mixup"]),
-        class_weights=weights,
-        augment=t["augment"],
-        mean=cfg["normalize"]["mean"],
-        std=cfg["normalize"]["std"],
-        channels_last=t["channels_last"],
-        seed=int(t["seed"]),
-        on_device=d["on_device"],
-        backbone_lr=None if t["backbone_lr"] is None else float(t["backbone_lr"]),
-        trainable_blocks=int(t["freeze"]["start"]) if t["freeze"] else None,
-        distill=t["distill"],
-        soft_labels=soft_labels,
-    )
+    module = _module(cfg, dm, soft_labels)
 
     # 3. optional starts: trained weights, teachers' soft targets, cached frozen features
     if t["init_from"] and not resume:
@@ -225,24 +198,7 @@ def train(
         "command": command,
         "machine": machine_info(),
     }
-    callbacks: list = [EpochProgressBar()] if progress else []
-    if t["budget_minutes"]:
-        if t["scheduler"] == "cosine" and int(t["warmup_epochs"]) < 2:
-            raise FerlabError("train.budget_minutes with a cosine schedule needs train.warmup_epochs >= 2")
-        callbacks.append(EpochBudget(float(t["budget_minutes"]), cfg, run, card_training))
-    callbacks.append(RunRecorder(run, cfg, card_training))
-    if t["freeze"]:
-        if not hasattr(module.model, "set_trainable_blocks"):
-            raise FerlabError(f"{cfg['model']['architecture']}: train.freeze needs a pretrained backbone")
-        fz = t["freeze"]
-        callbacks.append(
-            GradualUnfreeze(
-                start=int(fz["start"]),
-                schedule=fz["schedule"],
-                plateau_patience=fz["plateau_patience"],
-                step=int(fz["step"]),
-            )
-        )
+    callbacks = _callbacks(cfg, run, module, card_training, progress)
     if not progress:
         # --no-progress is for logs: Lightning's "GPU available / TPU available / `Trainer.fit`
         # stopped" notices are its own progress talk, said at INFO level
@@ -272,3 +228,63 @@ def train(
     )
     trainer.fit(module, datamodule=dm, ckpt_path=str(run.resume_checkpoint) if resume and run.resumable() else None)
     return run
+
+
+def _module(cfg: dict, dm, soft_labels: bool):
+    """The LightningModule a config describes: network, loss, optimiser and schedule."""
+    from ferlab.data.sampling import class_loss_weights
+    from ferlab.training.module import FerModule
+
+    t, d = cfg["train"], cfg["data"]
+    weights = class_loss_weights(dm.train_split.labels).tolist() if d["class_weighted_loss"] else None
+    module = FerModule(
+        cfg["model"]["architecture"],
+        cfg["model"].get("config") or {},
+        optimizer=t["optimizer"],
+        lr=float(t["lr"]),
+        weight_decay=float(t["weight_decay"]),
+        momentum=float(t["momentum"]),
+        scheduler=t["scheduler"],
+        warmup_epochs=int(t["warmup_epochs"]),
+        max_epochs=int(t["epochs"]),
+        label_smoothing=float(t["label_smoothing"]),
+        mixup=float(t["mixup"]),
+        class_weights=weights,
+        augment=t["augment"],
+        mean=cfg["normalize"]["mean"],
+        std=cfg["normalize"]["std"],
+        channels_last=t["channels_last"],
+        seed=int(t["seed"]),
+        on_device=d["on_device"],
+        backbone_lr=None if t["backbone_lr"] is None else float(t["backbone_lr"]),
+        trainable_blocks=int(t["freeze"]["start"]) if t["freeze"] else None,
+        distill=t["distill"],
+        soft_labels=soft_labels,
+    )
+    return module
+
+
+def _callbacks(cfg: dict, run: RunDir, module, card_training: dict, progress: bool) -> list:
+    """Progress, the time budget, the run's records and gradual unfreezing, as the config asks."""
+    from ferlab.training.callbacks import EpochBudget, EpochProgressBar, GradualUnfreeze, RunRecorder
+
+    t = cfg["train"]
+    callbacks: list = [EpochProgressBar()] if progress else []
+    if t["budget_minutes"]:
+        if t["scheduler"] == "cosine" and int(t["warmup_epochs"]) < 2:
+            raise FerlabError("train.budget_minutes with a cosine schedule needs train.warmup_epochs >= 2")
+        callbacks.append(EpochBudget(float(t["budget_minutes"]), cfg, run, card_training))
+    callbacks.append(RunRecorder(run, cfg, card_training))
+    if t["freeze"]:
+        if not hasattr(module.model, "set_trainable_blocks"):
+            raise FerlabError(f"{cfg['model']['architecture']}: train.freeze needs a pretrained backbone")
+        fz = t["freeze"]
+        callbacks.append(
+            GradualUnfreeze(
+                start=int(fz["start"]),
+                schedule=fz["schedule"],
+                plateau_patience=fz["plateau_patience"],
+                step=int(fz["step"]),
+            )
+        )
+    return callbacks
