@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from ferlab.errors import FerlabError
@@ -32,32 +33,33 @@ def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
 
 
-def whole(least: int):
-    """An argparse type: a whole number ≥ least."""
 
-    def parse(value: str) -> int:
+
+def in_range(kind: type, least: float, most: float, *, name: str, why: str):
+    """An argparse type: a `kind` number in [least, most]; `name` says what was expected and
+    `why` what the range is, in the one-line error."""
+
+    def parse(value: str):
         try:
-            n = int(value)
+            n = kind(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-        if n < least:
-            raise argparse.ArgumentTypeError(f"must be at least {least}, got {n}")
+            raise argparse.ArgumentTypeError(f"expected {name}, got {value!r}") from None
+        if not least <= n <= most:
+            raise argparse.ArgumentTypeError(f"{why}, got {value}")
         return n
 
     return parse
 
 
+probability = in_range(float, 0.0, 1.0, name="a probability", why="must be between 0 and 1")
+
+
+def whole(least: int):
+    """An argparse type: a whole number ≥ least."""
+    return in_range(int, least, math.inf, name="a whole number", why=f"must be at least {least}")
+
+
 at_least_one = whole(1)
-
-
-def probability(value: str) -> float:
-    try:
-        p = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability, got {value!r}") from None
-    if not 0.0 <= p <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return p
 
 
 def add_model_arg(p: argparse.ArgumentParser) -> None:

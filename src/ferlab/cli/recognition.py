@@ -70,9 +70,12 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
         f"PX (default {side} for {DEFAULT_DETECTOR}); smaller is faster and misses more small faces "
         "(docs/benchmarks.md)",
     )
-    min_face = DetectorOptions().min_face
     p.add_argument(
-        "--min-face", type=whole(1), default=min_face, metavar="PX", help=f"smallest face side in pixels ({min_face})"
+        "--min-face",
+        type=whole(1),
+        default=DetectorOptions().min_face,
+        metavar="PX",
+        help="smallest face side in pixels (default %(default)s)",
     )
     p.add_argument(
         "--no-align", action="store_true", help="square crop around the box instead of turning the face upright"

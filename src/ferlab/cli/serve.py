@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ferlab.cli.common import in_range
 from ferlab.cli.recognition import add_recognizer_args, options_from_args
 from ferlab.errors import FerlabError
 from ferlab.serve.limits import ServeLimits
 
-
-def port(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 1 <= n <= 65535:
-        raise argparse.ArgumentTypeError(f"a TCP port is 1-65535, got {n}")
-    return n
+port = in_range(int, 1, 65535, name="a port number", why="a TCP port is 1-65535")
 
 
 def add_parser(sub) -> None:
