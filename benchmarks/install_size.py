@@ -36,7 +36,8 @@ def install(wheel: Path, where: Path, extra: str | None) -> dict:
     packages = subprocess.run([py, "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout.split()
     return {
         "install": f"ferlab[{extra}]" if extra else "ferlab",
-        "mb": round((du(where) - empty) / 1e6, 1),
+        "mb": round((du(where) - empty) / 1e6, 1),  # what ferlab and its dependencies add
+        "venv_mb": round(du(where) / 1e6, 1),  # the whole venv, its own pip and setuptools included
         "packages": len([p for p in packages if not p.startswith("ferlab")]),
         "torch": any(p.lower().startswith("torch==") for p in packages),
     }
@@ -66,10 +67,11 @@ def main() -> None:
         f"Install size into an empty venv (Python {result['python']}, {result['platform']} {result['machine']}; "
         "`python benchmarks/install_size.py --all`):",
         "",
-        "| install | on disk | packages | torch |",
-        "|---|---:|---:|---|",
+        "| install | added to the venv | the whole venv (with its pip, setuptools) | packages | torch |",
+        "|---|---:|---:|---:|---|",
         *(
-            f"| `pip install {r['install']}` | {r['mb']:,.0f} MB | {r['packages']} | {'yes' if r['torch'] else 'no'} |"
+            f"| `pip install {r['install']}` | {r['mb']:,.0f} MB | {r['venv_mb']:,.0f} MB | {r['packages']} | "
+            f"{'yes' if r['torch'] else 'no'} |"
             for r in rows
         ),
     ]

@@ -115,7 +115,8 @@ def test_an_installed_wheel_carries_the_study_configs_and_models(tmp_path):
     py = sys.executable
     code = (
         "import ferlab, pathlib\n"
-        "from ferlab.reproduce import CONFIGS, _budget, _config\n"
+        "from ferlab.reproduce import _budget, _config\n"
+        "from ferlab.training.config import SHIPPED_CONFIGS as CONFIGS\n"
         "from ferlab.card import read_card\n"
         "assert str(pathlib.Path(ferlab.__file__)).startswith(" + repr(str(venv)) + "), ferlab.__file__\n"
         "names = {e.config for b in ('smoke', 'cpu', 'full') for e in _budget(b, None)[0]}\n"

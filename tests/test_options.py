@@ -156,7 +156,7 @@ def test_the_device_is_chosen_and_said(capsys):
 
     rec = Recognizer()
     has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
-    assert rec.runs_on == ("onnxruntime on CUDA" if has_cuda else "onnxruntime on CPU")
+    assert rec.runs_on == ("onnxruntime int8 on CUDA" if has_cuda else "onnxruntime int8 on CPU")
     assert main(["predict", str(PHOTO)]) == 0
     assert f"zoomflip, {rec.runs_on})" in capsys.readouterr().out
     if not has_cuda:

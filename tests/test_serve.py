@@ -232,7 +232,7 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="Debian chromium + chromium-driver not installed")
-def test_real_browser_uploads_and_draws(ckpt):
+def test_real_browser_uploads_and_draws(ckpt, tmp_path):
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -288,6 +288,13 @@ def test_real_browser_uploads_and_draws(ckpt):
             }
             assert max(abs(a - b) for a, b in zip(rgb, colours[label], strict=True)) <= 3, (rgb, label)
             assert "face(s)" in driver.find_element(By.ID, "status").text
+            # a new upload that fails clears the last photo's results: no old faces beside the error
+            bad = tmp_path / "notes.jpg"
+            bad.write_bytes(b"not an image at all")
+            driver.find_element(By.ID, "file").send_keys(str(bad))
+            WebDriverWait(driver, 20).until(lambda d: "error" in d.find_element(By.ID, "status").get_attribute("class"))
+            assert driver.find_elements(By.CSS_SELECTOR, "#faces li.face") == []
+            assert not driver.find_element(By.ID, "canvas").is_displayed()
         finally:
             driver.quit()
 

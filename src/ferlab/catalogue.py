@@ -65,6 +65,20 @@ def catalogue() -> dict:
     return {"architectures": architectures(), "bundled": bundled}
 
 
+def _scored_on(m: dict, tr: dict) -> str:
+    """Which images a card's accuracy was measured on: the whole PublicTest when bundling says so,
+    else the run's own validation split, and how much of it (a --limit-val subset is not PublicTest)."""
+    import re
+
+    labels = f"{m.get('labels') or tr.get('labels') or 'original'} labels"
+    if m.get("evaluated_on"):
+        n = re.search(r"n=(\d+)", m["evaluated_on"])
+        return f"FER-2013 PublicTest, {labels}" + (f", n={n.group(1)}" if n else "")
+    limit = ((tr.get("config") or {}).get("data") or {}).get("limit_val")
+    split = tr.get("selection_split", "the run's validation split")
+    return f"{split}" + (f", a class-stratified subset of {limit} images" if limit else "") + f", {labels}"
+
+
 def describe_card(card: dict) -> str:
     """A model card for people: what the model learned, how it runs as shipped, what it scores
     (the number as shipped first, with the mode that makes it), what it costs, where it came from."""
@@ -78,18 +92,16 @@ def describe_card(card: dict) -> str:
         f"  runs as: {inf.get('backend', 'torch')} {inf.get('precision', 'fp32')}, test-time augmentation {mode}"
         + (f", calibrated (temperature {inf['temperature']})" if inf.get("temperature") else ""),
     ]
-    if acc is not None:
-        import re
-
-        n = re.search(r"n=(\d+)", m.get("evaluated_on", ""))
-        where = f"FER-2013 PublicTest, {m.get('labels', 'original')} labels" + (f", n={n.group(1)}" if n else "")
-        lines.append(f"  accuracy as shipped: {acc:.4f} ({where})")
-        one = m.get("val_accuracy")
-        if one is not None and mode != "none":
-            lines.append(f"    (one pass, torch fp32, no test-time augmentation: {one:.4f})")
-        if m.get("val_accuracy_original_labels") is not None:
-            lines.append(f"    on FER-2013's original labels, one pass: {m['val_accuracy_original_labels']:.4f}")
     head = m.get("headline") or {}
+    extra = []
+    one = m.get("val_accuracy")
+    if one is not None and mode != "none":
+        extra.append(f"    (one pass, torch fp32, no test-time augmentation: {one:.4f})")
+    if m.get("val_accuracy_original_labels") is not None:
+        extra.append(f"    on FER-2013's original labels, one pass: {m['val_accuracy_original_labels']:.4f}")
+    if acc is not None and not head.get("publictest"):  # a measured headline says it once, below
+        lines.append(f"  accuracy as shipped: {acc:.4f} ({_scored_on(m, tr)})")
+        lines += extra
     for key, what in (("publictest", "FER-2013 PublicTest"), ("ferplus_valid", "FER+ Valid (FERPlus layout)")):
         h = head.get(key)
         if h and h.get("accuracy_without_train_duplicates") is not None:
@@ -98,6 +110,8 @@ def describe_card(card: dict) -> str:
                 f"without the images that repeat a training image: {h['accuracy_without_train_duplicates']:.4f} "
                 f"(n={h['n_without_train_duplicates']}; {head.get('machine', {}).get('cpu', 'this CPU')})"
             )
+            if key == "publictest":
+                lines += extra
     per = m.get("per_class_default") or m.get("per_class")
     if per:
         lines.append("  per class: " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))

@@ -22,7 +22,6 @@ from ferlab.run_dir import RunDir
 
 # The study's configs ship inside the package (the repository's configs/ links here), so
 # `ferlab reproduce` runs from an installed wheel as from a checkout.
-CONFIGS = Path(__file__).resolve().parent / "configs"
 
 # The study's published numbers (its section 4.2 and Figure 8's conclusion).
 STUDY = {"vit_val_accuracy": 0.6634, "vit_best_val_loss": 0.9520, "happy": 0.8326, "fear": 0.4814, "vit_classes_won": 5}
@@ -103,9 +102,9 @@ def _gpu_precision() -> dict:
 
 
 def _config(name: str, data: str, overrides: dict) -> dict:
-    from ferlab.training.config import load_config
+    from ferlab.training.config import SHIPPED_CONFIGS, load_config
 
-    path = CONFIGS / name
+    path = SHIPPED_CONFIGS / name
     if not path.is_file():
         raise FerlabError(f"{path}: study config not found (the ferlab installation is incomplete)")
     return load_config(path, {"data.path": data, **overrides})

@@ -48,8 +48,17 @@ EXTRAS = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error said in one line that points at --help (instead of the whole
+    usage block above the line that matters)."""
+
+    def error(self, message: str):
+        message = message.replace("the following arguments are required: data_command", "choose what to do: summary")
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ferlab", description="Facial emotion recognition on FER-2013.")
+    p = Parser(prog="ferlab", description="Facial emotion recognition on FER-2013.")
     p.add_argument("--version", action="version", version=f"ferlab {__import__('ferlab').__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
@@ -61,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     from ferlab.cli.recognition import bare_tta
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    if hasattr(sys.stdout, "reconfigure"):  # a file name that is not UTF-8 is printed with escapes, not a crash
+        sys.stdout.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(bare_tta(argv))
     args.argv = argv
     try:

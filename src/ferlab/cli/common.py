@@ -33,8 +33,6 @@ def print_json(obj) -> None:
     print(json.dumps(obj, indent=2))
 
 
-
-
 def in_range(kind: type, least: float, most: float, *, name: str, why: str):
     """An argparse type: a `kind` number in [least, most]; `name` says what was expected and
     `why` what the range is, in the one-line error."""

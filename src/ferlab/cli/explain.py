@@ -36,9 +36,15 @@ def run(args) -> int:
         faces = to_face_array(staged.rgb)[None]
     else:
         faces = staged.crops
-    cams, probs = explain.grad_cam(rec.model, rec.card, faces)
-    explain.plot_explanations(faces, cams, probs, rec.classes, args.out, f"{Path(args.image).name} — {rec.name}")
-    print(f"{args.image}: {len(faces)} face(s) explained: {args.out}")
+    cams, _ = explain.grad_cam(rec.model, rec.card, faces)
+    # the probabilities shown are predict's (calibrated, the card's test-time augmentation), so a
+    # face reads the same here as in predict and the server; the heat map is of one plain pass
+    probs = rec.probabilities(faces)
+    how = f"calibrated, TTA {rec.tta}" if rec.temperature != 1.0 else f"TTA {rec.tta}"
+    title = f"{Path(args.image).name} — {rec.name} (probabilities as predict gives them: {how})"
+    explain.plot_explanations(faces, cams, probs, rec.classes, args.out, title)
+    top = ", ".join(f"#{i} {rec.classes[int(p.argmax())]} {p.max():.2f}" for i, p in enumerate(probs, 1))
+    print(f"{args.image}: {len(faces)} face(s) explained ({top}; {how}): {args.out}")
     return 0
 
 

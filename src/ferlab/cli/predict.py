@@ -10,6 +10,7 @@ from pathlib import Path
 from ferlab.cli.common import at_least_one, print_json, progress, say
 from ferlab.cli.recognition import add_recognizer_args, options_from_args
 from ferlab.errors import FerlabError
+from ferlab.inference.outputs import utf8_text
 
 
 def add_parser(sub) -> None:
@@ -23,6 +24,13 @@ def add_parser(sub) -> None:
         "1 some files failed (the rest were processed), 2 bad arguments or settings (nothing processed).",
     )
     pr.add_argument("paths", nargs="*", help="images, folders (recursive), globs, or - for paths on stdin")
+    pr.add_argument(
+        "-0",
+        "--null",
+        action="store_true",
+        default=None,
+        help="paths on stdin are separated by NUL bytes (find -print0); without it, NUL bytes are detected",
+    )
     pr.add_argument("--sample", action="store_true", help="add the photo shipped with ferlab (a first run)")
     pr.add_argument(
         "--from-list", metavar="FILE", help="paths from a .txt (one per line), or a .csv/.parquet `path` column"
@@ -94,12 +102,13 @@ def _native(args, items: list[str]) -> int:
     total = count_inputs(items, from_list=args.from_list)  # also fails early on a folder with no image
     sink, done = open_sink(out, run_info, resume=args.resume) if out else (None, set())
     counts = InputCounts()
-    inputs = iter_inputs(items, from_list=args.from_list, counts=counts)
+    inputs = iter_inputs(items, from_list=args.from_list, counts=counts, null=args.null)
     workers = args.workers or os.cpu_count() or 1
     if total is not None and total - len(done) <= 8:
         workers = 1  # a few images: starting worker processes costs more than it saves
     roots = [Path(a) for a in items if Path(a).is_dir()]
-    annotate = (Path(args.annotate), roots) if args.annotate else None
+    several = len(items) > 1 or bool(args.from_list) or items == ["-"]  # annotated copies keep whole paths
+    annotate = (Path(args.annotate), roots, several) if args.annotate else None
     by_status: dict[str, int] = {"ok": 0, "no_face": 0, "error": 0}
     n_faces, kept = 0, []
     quiet = bool(args.json or out)
@@ -117,10 +126,10 @@ def _native(args, items: list[str]) -> int:
                 sink.write(r)
             if args.json or args.csv:
                 kept.append(r)  # --json and --csv are for small runs: written at the end
-            if r.status == "error":
-                say(f"ferlab: error: {r.error}", bar)
+            if r.status == "error" and out:
+                say(f"ferlab: error: {utf8_text(r.error)}", bar)  # the record is in the file; the bar goes on
             elif not quiet:
-                _print_faces(r)
+                _print_result(r)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(faces=n_faces, errors=by_status["error"], refresh=False)
@@ -131,7 +140,7 @@ def _native(args, items: list[str]) -> int:
             sink.close()
     seconds = time.perf_counter() - t0
     if args.json:
-        print_json([image_record(r, run_info) for r in kept if r.status != "error"])
+        print_json([image_record(r, run_info) for r in kept])  # failed inputs too, with status and error
     elif not out and by_status["ok"] + by_status["no_face"]:
         print(f"(model {rec.name}, test-time augmentation {rec.tta}, {rec.runs_on})")
     if args.csv:
@@ -148,7 +157,7 @@ def _native(args, items: list[str]) -> int:
         )
     if counts.summary():
         print(f"ferlab: {counts.summary()}", file=sys.stderr)
-    if by_status["error"] and not out:
+    if by_status["error"] and not out and n > 1:
         print(f"ferlab: {by_status['error']} of {n} file(s) failed", file=sys.stderr)
     return 1 if by_status["error"] else 0
 
@@ -160,6 +169,10 @@ def _on_ray(args, items: list[str]) -> int:
         raise FerlabError(f"{args.out}: --engine ray writes Parquet shards: give a folder or a .parquet name")
     if args.json or args.csv or args.annotate or "-" in items:
         raise FerlabError("--engine ray takes paths, folders, URIs or --from-list, and writes --out only")
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:  # before pyarrow, which it also needs, is reached
+        raise FerlabError("--engine ray needs Ray: pip install 'ferlab[ray]'")
     from ferlab.inference.ray_engine import run_ray
 
     res = run_ray(
@@ -182,8 +195,14 @@ def _on_ray(args, items: list[str]) -> int:
     return 0
 
 
-def _print_faces(r) -> None:
-    print(f"{r.source}: {len(r.faces)} face(s)")
+def _print_result(r) -> None:
+    """An input's line and its faces; a failed input's line says why."""
+    source = utf8_text(r.source)
+    if r.status == "error":
+        reason = utf8_text(r.error)
+        print(f"{source}: error: {reason.removeprefix(source + ': ')}")
+        return
+    print(f"{source}: {len(r.faces)} face(s)")
     for i, f in enumerate(r.faces, 1):
         top = sorted(f.probs.items(), key=lambda kv: -kv[1])[:3]
         print(

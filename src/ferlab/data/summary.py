@@ -5,16 +5,22 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 
+import numpy as np
+
 from ferlab.data.fer2013 import FerData
 from ferlab.labels import CLASSES
 
 
-def _groups(keys: dict[str, list[str]], data: FerData) -> dict:
+def _groups(keys: dict[str, list[str]], data: FerData, *, listed: bool = False) -> dict:
+    """Groups of images sharing a key: counts, and with `listed` the groups spanning splits
+    themselves (file, split and label of each member; what `--json` gives to act on)."""
     members: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    names: dict[str, list[str]] = defaultdict(list)
     for split, ks in keys.items():
-        labels = data.splits[split].labels.tolist()
-        for k, lab in zip(ks, labels, strict=True):
+        sp = data.splits[split]
+        for k, lab, name in zip(ks, np.asarray(sp.labels).tolist(), sp.names, strict=True):
             members[k].append((split, lab))
+            names[k].append(name)
     dup = [m for m in members.values() if len(m) > 1]
     cross = [m for m in dup if len({s for s, _ in m}) > 1]
     conflict = [m for m in dup if len({lab for _, lab in m}) > 1]
@@ -24,6 +30,17 @@ def _groups(keys: dict[str, list[str]], data: FerData) -> dict:
         "cross_split_groups": len(cross),
         "conflicting_label_groups": len(conflict),
         "within_split_groups": {s: sum(1 for m in dup if sum(1 for t, _ in m if t == s) > 1) for s in keys},
+        **(
+            {
+                "cross_split": [
+                    [{"file": f, "split": t, "label": CLASSES[lab]} for f, (t, lab) in zip(names[k], m, strict=True)]
+                    for k, m in members.items()
+                    if len({t for t, _ in m}) > 1
+                ]
+            }
+            if listed
+            else {}
+        ),
     }
 
 
@@ -32,14 +49,14 @@ def summarize(data: FerData) -> dict:
         s: data.splits[s].class_counts() if s in data.splits else dict.fromkeys(CLASSES, 0)
         for s in ("train", "val", "test")
     }
+    # numpy throughout: the light install (no torch) counts and hashes as well
+    images = {s: np.asarray(sp.images) for s, sp in data.splits.items()}
     pixel_keys = {
-        s: [hashlib.blake2b(img.numpy().tobytes(), digest_size=12).hexdigest() for img in sp.images]
-        for s, sp in data.splits.items()
+        s: [hashlib.blake2b(img.tobytes(), digest_size=12).hexdigest() for img in imgs] for s, imgs in images.items()
     }
-    black = {s: int((sp.images.flatten(1).amax(1) == 0).sum()) if len(sp) else 0 for s, sp in data.splits.items()}
-    black_names = [
-        n for s, sp in data.splits.items() for n, img in zip(sp.names, sp.images, strict=True) if int(img.max()) == 0
-    ]
+    peak = {s: imgs.reshape(len(imgs), -1).max(1) if len(imgs) else np.zeros(0) for s, imgs in images.items()}
+    black = {s: int((p == 0).sum()) for s, p in peak.items()}
+    black_names = [n for s, sp in data.splits.items() for n, p in zip(sp.names, peak[s], strict=True) if p == 0]
     return {
         "source": data.source,
         "splits": splits,
@@ -53,7 +70,7 @@ def summarize(data: FerData) -> dict:
         },
         "skipped": [{"file": f, "reason": r} for f, r in data.stats.skipped],
         "duplicates": _groups(data.byte_hashes, data),
-        "pixel_duplicates": _groups(pixel_keys, data),
+        "pixel_duplicates": _groups(pixel_keys, data, listed=True),
         "all_black": {"count": sum(black.values()), "per_split": black, "files": black_names[:50]},
     }
 

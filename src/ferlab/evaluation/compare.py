@@ -38,6 +38,7 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
     from ferlab.figures import plot_per_class
 
     results = [_load_input(r, data, split, tta) for r in inputs]
+    _same_images_and_labels(inputs, results)
     names: list[str] = []
     for r in results:  # keep labels unique when two inputs share a model name
         tta = tta_mode(r.get("tta"))
@@ -48,7 +49,11 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
         names.append(name)
     out.mkdir(parents=True, exist_ok=True)
     splits = {r.get("split") for r in results}
-    title = f"Per-class accuracy on {'/'.join(sorted(s for s in splits if s))}"
+    labels = results[0].get("labels") or "the folder's"
+    title = (
+        f"Per-class accuracy on {'/'.join(sorted(s for s in splits if s))} "
+        f"({labels} labels, n={results[0].get('n')})"
+    )
     atomic_write(
         out / "per_class.png",
         lambda tmp: plot_per_class(
@@ -87,3 +92,15 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
         },
     )
     return out / "compare.md"
+
+
+def _same_images_and_labels(inputs: list[str], results: list[dict]) -> None:
+    """Per-class numbers side by side mean something only on the same faces with the same labels:
+    results on other label sets (FER-2013's vs FER+'s) or other image counts are refused."""
+    seen = [(r.get("labels") or "folder", r.get("n")) for r in results]
+    for ref, (labels, n) in zip(inputs[1:], seen[1:], strict=True):
+        if (labels, n) != seen[0]:
+            raise FerlabError(
+                f"{ref}: evaluated with {labels} labels on n={n} images, {inputs[0]} with {seen[0][0]} labels on "
+                f"n={seen[0][1]}: compare results on the same images and labels (the same --data, --split, --labels)"
+            )

@@ -46,24 +46,55 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _walk(folder: Path, counts: InputCounts) -> Iterator[str]:
+class BadInput(str):
+    """An input found while listing that cannot be read (an unreadable folder, a link loop, a
+    broken link): it goes through the run like any other and is recorded with status "error"
+    and `error`, its one-line message."""
+
+    error: str
+
+    def __new__(cls, path: str, error: str) -> BadInput:
+        s = super().__new__(cls, path)
+        s.error = error
+        return s
+
+    def __reduce__(self):  # worker processes get it whole
+        return BadInput, (str(self), self.error)
+
+
+def _walk(folder: Path, counts: InputCounts, seen: set | None = None) -> Iterator[str]:
     """Images below a folder, depth first, each folder's entries sorted: a stable order that is
-    never held whole (one folder's listing at a time)."""
-    with os.scandir(folder) as it:
-        entries = sorted(it, key=lambda e: e.name)
+    never held whole (one folder's listing at a time). A folder that cannot be listed, a link
+    back to a folder already listed and a broken link are yielded as BadInput, never raised."""
+    from ferlab.inference.images import link_problem
+
+    seen = set() if seen is None else seen
+    try:
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen:
+            yield BadInput(str(folder), f"{folder}: a link loop (leads back to a folder already listed)")
+            return
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as e:
+        yield BadInput(str(folder), f"{folder}: cannot list this folder ({e.strerror or e})")
+        return
     for e in entries:
         if _hidden(e.name):
             if e.is_file():
                 counts.hidden += 1
             continue
         if e.is_dir(follow_symlinks=True):
-            yield from _walk(Path(e.path), counts)
+            yield from _walk(Path(e.path), counts, seen)
         elif e.is_file():
             suffix = os.path.splitext(e.name)[1].lower()
             if suffix in IMAGE_EXTS:
                 yield e.path
             else:
                 counts.unsupported[suffix] += 1
+        elif e.is_symlink():
+            yield BadInput(e.path, f"{e.path}: {link_problem(Path(e.path))}")
 
 
 def read_list(path: str | os.PathLike) -> Iterator[str]:
@@ -113,18 +144,38 @@ def read_list(path: str | os.PathLike) -> Iterator[str]:
     return lines()
 
 
+def stdin_paths(null: bool | None = None, stream=None) -> Iterator[str]:
+    """Paths on standard input, one per line — or separated by NUL bytes (`find -print0`), as
+    `null` says or, when None, as the first block read shows. Bytes become paths as the file
+    system gives them (os.fsdecode), so names that are not UTF-8 survive."""
+    stream = stream if stream is not None else sys.stdin.buffer
+    buf = b""
+    sep = None if null is None else (b"\0" if null else b"\n")
+    while chunk := stream.read(1 << 16):
+        buf += chunk
+        if sep is None:
+            sep = b"\0" if b"\0" in buf else b"\n"
+        *whole, buf = buf.split(sep)
+        # NUL-separated names are taken as they are (a name may hold spaces or a newline)
+        yield from (os.fsdecode(s) for w in whole if (s := w if sep == b"\0" else w.strip()))
+    last = buf.rstrip(b"\n") if sep == b"\0" else buf.strip()
+    if last:
+        yield os.fsdecode(last)
+
+
 def iter_inputs(
-    items: Iterable[str], *, from_list: str | None = None, counts: InputCounts | None = None
+    items: Iterable[str], *, from_list: str | None = None, counts: InputCounts | None = None, null: bool | None = None
 ) -> Iterator[str]:
     """Files, folders (recursive, images only, hidden files skipped), globs, `-` (paths on
-    stdin), then a list file's paths. A folder or pattern that yields nothing is an error naming
-    it. Files named one by one are read whatever their suffix."""
+    stdin, by line or NUL-separated: `stdin_paths`), then a list file's paths. A folder or
+    pattern that yields nothing is an error naming it. Files named one by one are read whatever
+    their suffix."""
     import glob
 
     counts = counts if counts is not None else InputCounts()
     for item in items:
         if item == "-":
-            yield from (s for line in sys.stdin if (s := line.strip()))
+            yield from stdin_paths(null)
         elif any(ch in item for ch in "*?[") and not Path(item).exists():
             n = 0
             for m in glob.iglob(item, recursive=True):
@@ -158,7 +209,7 @@ def count_inputs(items: list[str], *, from_list: str | None = None) -> int | Non
 # -- workers
 
 _REC = None
-_ANNOTATE: tuple[Path, list[Path]] | None = None
+_ANNOTATE: tuple[Path, list[Path], bool] | None = None
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -174,7 +225,7 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _start_worker(options: RecognizerOptions, annotate: tuple[Path, list[Path]] | None, parent: int) -> None:
+def _start_worker(options: RecognizerOptions, annotate: tuple[Path, list[Path], bool] | None, parent: int) -> None:
     global _REC, _ANNOTATE
     import cv2
 
@@ -189,10 +240,15 @@ def _run_chunk(paths: list[str]):
     return _process(_REC, paths, _ANNOTATE)
 
 
-def _process(rec, paths: list[str], annotate: tuple[Path, list[Path]] | None):
+def _process(rec, paths: list[str], annotate: tuple[Path, list[Path], bool] | None):
     from ferlab.inference.outputs import annotated_path, write_annotated
+    from ferlab.inference.recognizer import ImageResult
 
-    results = rec.run_batch(paths, keep_pixels=annotate is not None)
+    readable = [p for p in paths if not isinstance(p, BadInput)]
+    done = iter(rec.run_batch(readable, keep_pixels=annotate is not None))
+    results = [
+        ImageResult(str(p), "error", [], error=p.error) if isinstance(p, BadInput) else next(done) for p in paths
+    ]
     for r in results:
         if annotate is not None and r.status != "error":
             try:
@@ -203,10 +259,20 @@ def _process(rec, paths: list[str], annotate: tuple[Path, list[Path]] | None):
     return results
 
 
+def canonical(path: str) -> str:
+    """One form of an input's path, so that `photos/a.jpg` and `/home/me/photos/a.jpg` are the
+    same input when a run resumes (URIs are kept as they are), and a name that is not UTF-8 is
+    the same in every output format (ferlab.inference.outputs.utf8_text)."""
+    from ferlab.inference.outputs import utf8_text
+
+    return utf8_text(path if "://" in path else os.path.abspath(path))
+
+
 def _chunks(inputs: Iterable[str], size: int, skip: set[str]) -> Iterator[list[str]]:
     chunk: list[str] = []
+    skip = {canonical(p) for p in skip}
     for p in inputs:
-        if p in skip:
+        if skip and canonical(p) in skip:
             continue
         chunk.append(p)
         if len(chunk) == size:
@@ -223,11 +289,11 @@ def recognize_stream(
     workers: int = 1,
     chunk: int = 8,
     skip: set[str] | None = None,
-    annotate: tuple[Path, list[Path]] | None = None,
+    annotate: tuple[Path, list[Path], bool] | None = None,
     recognizer=None,
 ) -> Iterator:
     """ImageResults in input order, each as soon as it and those before it are done. skip: inputs
-    to leave out (already recorded by a resumed run). annotate: (folder, input roots) to write
+    to leave out (already recorded by a resumed run). annotate: (folder, input roots, several inputs) to write
     annotated copies from the workers. recognizer: an already built one for workers=1."""
     skip = skip or set()
     if workers <= 1:
@@ -248,6 +314,7 @@ def recognize_stream(
         initargs=(options.replace(threads=1), annotate, os.getpid()),
     )
     pending: deque = deque()
+    finished = False
     try:
         for paths in _chunks(inputs, chunk, skip):
             pending.append(pool.submit(_run_chunk, paths))
@@ -255,5 +322,9 @@ def recognize_stream(
                 yield from pending.popleft().result()
         while pending:
             yield from pending.popleft().result()
+        finished = True
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        # a finished run waits for its workers to exit (not waiting leaves the pool's threads to be
+        # torn down at interpreter exit: "Exception ignored ... Bad file descriptor"); an
+        # interrupted one does not wait for chunks nobody will read
+        pool.shutdown(wait=finished, cancel_futures=True)

@@ -8,6 +8,7 @@ and every failure is one FerlabError naming the file and the problem.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import warnings
@@ -96,14 +97,30 @@ def open_image(
             f"cannot read an image from {type(src).__name__}: give a file path, a PIL image or a numpy array"
         )
     p = Path(src)
-    if not p.exists():
-        raise FerlabError(f"{p}: no such file")
-    if p.is_dir():
-        raise FerlabError(f"{p}: is a folder, not an image")
-    if p.stat().st_size == 0:
-        raise FerlabError(f"{p}: empty file (0 bytes)")
-    with open(p, "rb") as fh:
+    try:
+        if p.is_symlink() and not p.exists():
+            raise FerlabError(f"{p}: {link_problem(p)}")
+        if not p.exists():
+            raise FerlabError(f"{p}: no such file")
+        if p.is_dir():
+            raise FerlabError(f"{p}: is a folder, not an image")
+        if p.stat().st_size == 0:
+            raise FerlabError(f"{p}: empty file (0 bytes)")
+        fh = open(p, "rb")
+    except OSError as e:  # permission denied, a name too long, a link loop: the file cannot be opened
+        raise FerlabError(f"{p}: cannot read it ({e.strerror or e})") from None
+    with fh:
         return _decode(fh, str(p), min_side, searchable=searchable)
+
+
+def link_problem(p: Path) -> str:
+    """What is wrong with a symbolic link that leads to no file: a loop, or a missing target."""
+    try:
+        os.stat(p)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "a link loop (the link leads back to itself)"
+    return f"a broken link (its target {os.readlink(p)} does not exist)"
 
 
 def load_image(src: ImageSource, *, bgr: bool = False) -> np.ndarray:

@@ -16,12 +16,13 @@ import hashlib
 import io
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ferlab.errors import FerlabError
+from ferlab.errors import FerlabError, OutputError
 from ferlab.io import atomic_write
 
 if TYPE_CHECKING:
@@ -31,6 +32,17 @@ STREAM_SUFFIXES = (".jsonl", ".csv", ".parquet")
 IMAGE_COLUMNS = ["path", "status", "error"]
 RUN_COLUMNS = ["model", "tta", "detector", "settings"]
 VIDEO_COLUMNS = ["frame", "time_s", "track"]
+
+
+def utf8_text(s: str) -> str:
+    """A path or message as valid UTF-8: a file name whose bytes are not UTF-8 (held by Python as
+    surrogate escapes) gets \\xNN for each such byte. JSON lines and CSV keep such names exactly
+    (\\udcNN escapes, raw bytes); Parquet and printed output use this."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def face_columns(classes: list[str]) -> list[str]:
@@ -156,27 +168,51 @@ class _LineFile:
         self.path, self.run = path, run
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC), 0o644)
 
+    def _write(self, data: bytes) -> None:
+        try:
+            _write_all(self.fd, data)
+        except OSError as e:
+            raise OutputError(
+                f"{self.path}: cannot write ({e.strerror or e}); the records before this one are kept: "
+                "free space (or fix the folder) and continue with --resume"
+            ) from None
+
     def close(self) -> None:
         os.close(self.fd)
 
 
 class JsonlSink(_LineFile):
     def write(self, result: ImageResult) -> None:
-        _write_all(self.fd, (json.dumps(image_record(result, self.run), ensure_ascii=False) + "\n").encode())
+        rec = image_record(result, self.run)
+        try:
+            line = json.dumps(rec, ensure_ascii=False).encode()
+        except UnicodeEncodeError:  # a file name that is not UTF-8: \udcXX escapes keep its bytes
+            line = json.dumps(rec).encode()
+        self._write(line + b"\n")
 
     @staticmethod
     def done(path: Path, run: RunInfo) -> set[str]:
         _cut_torn_tail(path)
         seen: set[str] = set()
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                try:
-                    rec = json.loads(line)
-                    seen.add(rec["path"])
-                except (ValueError, KeyError, TypeError):
-                    raise FerlabError(f"{path}: line {n} is not a ferlab JSON-lines record; cannot resume it") from None
-                if n == 1:
-                    _same_run(path, [rec.get(k) for k in RUN_COLUMNS], run)
+        with open(path, "rb") as fh:
+            lines, at = [], 0
+            for n, raw in enumerate(fh, 1):
+                if raw.strip():
+                    lines.append((n, at, raw))
+                at += len(raw)
+        for i, (n, start, raw) in enumerate(lines):
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+                seen.add(rec["path"])
+            except (ValueError, KeyError, TypeError):
+                if i == len(lines) - 1:  # a damaged last record (a crash, a full disk): redo its input
+                    with open(path, "rb+") as fh:
+                        fh.truncate(start)
+                    print(f"ferlab: {path}: line {n} was damaged and is cut; its input is done again", file=sys.stderr)
+                    continue
+                raise FerlabError(f"{path}: line {n} is not a ferlab JSON-lines record; cannot resume it") from None
+            if i == 0:
+                _same_run(path, [rec.get(k) for k in RUN_COLUMNS], run)
         return seen
 
 
@@ -190,29 +226,33 @@ class CsvSink(_LineFile):
     def _rows(self, rows: list[list]) -> None:
         buf = io.StringIO()
         csv.writer(buf, lineterminator="\n").writerows(rows)
-        _write_all(self.fd, buf.getvalue().encode())
+        # a file name that is not UTF-8 is written as the bytes it has (read back the same way)
+        self._write(buf.getvalue().encode("utf-8", "surrogateescape"))
 
     def write(self, result: ImageResult) -> None:
         self._rows(image_rows(result, self.run))  # an image's rows in one write: never half an image
 
     @staticmethod
     def done(path: Path, run: RunInfo) -> set[str]:
-        _cut_torn_tail(path)
+        _cut_torn_csv(path)
         seen: set[str] = set()
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, None)
-            if header is None:
-                return seen
-            if header != table_columns(run.classes):
+        columns = table_columns(run.classes)
+        with open(path, newline="", encoding="utf-8", errors="surrogateescape") as fh:
+            rows = [r for r in csv.reader(fh) if r]  # a blank line is no record
+        if not rows:
+            return seen
+        if rows[0] != columns:
+            raise FerlabError(f"{path}: its columns are not ferlab's --out CSV columns for this model; cannot resume")
+        idx = [columns.index(k) for k in RUN_COLUMNS]
+        for n, row in enumerate(rows[1:], 2):
+            if len(row) != len(columns):
                 raise FerlabError(
-                    f"{path}: its columns are not ferlab's --out CSV columns for this model; cannot resume"
+                    f"{path}: record {n} has {len(row)} fields, not {len(columns)}: not a ferlab --out CSV record; "
+                    "cannot resume it"
                 )
-            idx = [header.index(k) for k in RUN_COLUMNS]
-            for n, row in enumerate(reader):
-                if n == 0:
-                    _same_run(path, [row[i] for i in idx], run)
-                seen.add(row[0])
+            if n == 2:
+                _same_run(path, [row[i] for i in idx], run)
+            seen.add(row[0])
         return seen
 
 
@@ -234,7 +274,8 @@ class ParquetSink:
         self.seq = 1 + max((int(p.stem.split("-")[1]) for p in path.glob("part-*.parquet")), default=-1)
 
     def write(self, result: ImageResult) -> None:
-        self.rows += image_rows(result, self.run)
+        # Parquet strings are UTF-8: a name that is not is written with \xNN escapes (utf8_text)
+        self.rows += [[utf8_text(v) if isinstance(v, str) else v for v in row] for row in image_rows(result, self.run)]
         self.images += 1
         if self.images >= self.rows_per_part or time.monotonic() - self.started > self.seconds:
             self.flush()
@@ -286,10 +327,48 @@ SINKS = {".jsonl": JsonlSink, ".csv": CsvSink, ".parquet": ParquetSink}
 
 
 def open_sink(path: Path, run: RunInfo, *, resume: bool):
-    """(the sink, the inputs it already holds): with resume, what the file has is kept and read back."""
+    """(the sink, the inputs it already holds): with resume, what the file has is kept and read
+    back. The output is locked first, for as long as the sink is open: a second run writing the
+    same output is refused in one line instead of interleaving records with this one."""
     kind = SINKS[path.suffix.lower()]
-    done = kind.done(path, run) if resume and _has_records(path) else set()
-    return kind(path, run, append=resume), done
+    lock = _lock(path)
+    try:
+        done = kind.done(path, run) if resume and _has_records(path) else set()
+        sink = kind(path, run, append=resume)
+    except BaseException:
+        os.close(lock)
+        raise
+    close = sink.close
+
+    def close_and_unlock() -> None:
+        try:
+            close()
+        finally:
+            os.close(lock)
+
+    sink.close = close_and_unlock
+    return sink, done
+
+
+def _lock(path: Path) -> int:
+    """An exclusive lock on the output (a `.lock` file inside a Parquet folder), held by an open
+    descriptor: released by the kernel when the run ends, however it ends."""
+    import fcntl
+
+    if path.suffix.lower() == ".parquet":
+        path.mkdir(exist_ok=True)
+        target = path / ".lock"
+    else:
+        target = path
+    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise FerlabError(
+            f"{path}: another ferlab run is writing it; wait for that run to end, or write another --out"
+        ) from None
+    return fd
 
 
 def _same_run(path, values: list, run: RunInfo) -> None:
@@ -325,6 +404,24 @@ def _cut_torn_tail(path: Path) -> None:
         fh.truncate(0)
 
 
+def _cut_torn_csv(path: Path) -> None:
+    """Cut a CSV back to its last whole record. A record ends at a newline outside quotes: a run
+    killed inside a quoted field (a message or a name holding a newline) leaves an open quote, and
+    rows appended after it would land inside that field."""
+    end = 0
+    inside = False
+    with open(path, "rb") as fh:
+        pos = 0
+        for line in fh:
+            pos += len(line)
+            inside ^= line.count(b'"') % 2 == 1  # doubled quotes inside a field keep the parity
+            if not inside and line.endswith(b"\n"):
+                end = pos
+    if end != pos:
+        with open(path, "rb+") as fh:
+            fh.truncate(end)
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -342,18 +439,24 @@ def _pyarrow():
 # -- annotated copies
 
 
-def annotated_path(src: Path, out_dir: Path, roots: list[Path]) -> Path:
-    """The input's place under --annotate: its path below the folder it was found in (so
-    a/img.png and b/img.png stay apart), PNG kept as PNG, anything else as JPEG."""
+def annotated_path(src: Path, out_dir: Path, roots: list[Path], several: bool = False) -> Path:
+    """The input's place under --annotate. One folder given: the input's path below it. Several
+    inputs (files, folders, stdin, a list): the input's path as given (without its root and any
+    leading `..`), so `c1/x.jpg` and `c2/x.jpg` stay apart. PNG is kept as PNG, anything else
+    becomes JPEG, with a suffix other than .jpg kept in the name (x.jpeg → x_jpeg_annotated.jpg)."""
     rel = Path(src.name)
-    for r in roots:
-        try:
-            rel = src.resolve().relative_to(r.resolve())
-            break
-        except ValueError:
-            continue
+    if several:
+        rel = Path(*[part for part in Path(os.path.normpath(src)).parts if part not in ("..", src.anchor)])
+    else:
+        for r in roots:
+            try:
+                rel = src.resolve().relative_to(r.resolve())
+                break
+            except ValueError:
+                continue
     suffix = ".png" if src.suffix.lower() == ".png" else ".jpg"
-    return out_dir / rel.with_name(f"{rel.stem}_annotated{suffix}")
+    kept = "" if src.suffix.lower() in (".png", ".jpg") else src.suffix.lower().replace(".", "_")
+    return out_dir / rel.with_name(f"{rel.stem}{kept}_annotated{suffix}")
 
 
 def write_annotated(result: ImageResult, target: Path) -> None:

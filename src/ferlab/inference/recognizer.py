@@ -289,11 +289,11 @@ class Recognizer:
 
     @property
     def runs_on(self) -> str:
-        """Where the classifier runs, in words: "onnxruntime on CPU", "torch on cuda:0"..."""
+        """How and where the classifier runs, in words: "onnxruntime int8 on CPU", "torch fp32 on cuda:0"..."""
         if self._ort is not None:
             provider = self._ort.session.get_providers()[0]
-            return f"onnxruntime on {'CUDA' if provider.startswith('CUDA') else 'CPU'}"
-        return f"torch on {self.device}"
+            return f"onnxruntime {self.precision} on {'CUDA' if provider.startswith('CUDA') else 'CPU'}"
+        return f"torch {self.precision} on {self.device}"
 
     @property
     def detector_name(self) -> str:

@@ -4,6 +4,7 @@ temporal smoothing of each track's probabilities, a CSV row per frame and face, 
 from __future__ import annotations
 
 import csv
+import itertools
 import os
 import time
 from collections import deque
@@ -181,8 +182,16 @@ def process_video(
     classes = list(rec.classes)
     writer = tmp_out = codec = None
     fh = None
+    for path, flag in ((csv_path, "--csv"), (out, "--out")):
+        if path and not Path(path).parent.is_dir():
+            raise FerlabError(f"{path}: {flag}: the folder {Path(path).parent} does not exist")
+        if path and Path(path).is_dir():
+            raise FerlabError(f"{path}: {flag} needs a file name, and this is a folder")
     if csv_path:
-        fh = open(csv_path, "w", newline="")
+        try:
+            fh = open(csv_path, "w", newline="")
+        except OSError as e:
+            raise FerlabError(f"{csv_path}: --csv: cannot write it ({e.strerror or e})") from None
         rows_out = csv.writer(fh)
         rows_out.writerow([*VIDEO_COLUMNS, *face_columns(classes), *RUN_COLUMNS])
     n_rows, frames, interrupted = 0, 0, False
@@ -199,10 +208,10 @@ def process_video(
             if fr.detected:
                 for tid, face in fr.faces:
                     per_track.setdefault(tid, []).append((fr.time_s, face.label))
+                n_rows += len(fr.faces)  # a row per frame and face, written or not
                 if fh is not None:
                     for i, (tid, face) in enumerate(fr.faces, 1):
                         rows_out.writerow([fr.frame, fr.time_s, tid, *face_row(i, face, classes), *run.values()])
-                        n_rows += 1
                     fh.flush()
             if out:
                 if writer is None:
@@ -230,6 +239,8 @@ def process_video(
             fh.close()
         if writer is not None:
             writer.release()
+    if frames == 0 and not interrupted:
+        raise FerlabError(f"{source}: no frame could be read (not a video, or a video without frames)")
     if out and tmp_out:
         os.replace(tmp_out, out)
     seconds = time.perf_counter() - t0 if t0 else 0.0
@@ -259,17 +270,23 @@ def plot_timeline(per_track: dict[int, list], out: str) -> None:
     from ferlab.labels import COLOURS
 
     tracks = sorted(per_track)
-    fig, axes = plt.subplots(max(1, len(tracks)), 1, figsize=(9, 1.2 + 0.9 * max(1, len(tracks))), squeeze=False)
+    fig, axes = plt.subplots(
+        max(1, len(tracks)), 1, figsize=(9, 1.2 + 0.9 * max(1, len(tracks))), squeeze=False, sharex=True
+    )
+    # one time axis for every track: a face that appears late is drawn late
+    end = max((p[0] for points in per_track.values() for p in points), default=0.0) + 0.1
     for ax, t in zip(axes[:, 0], tracks or [None], strict=True):
         if t is None:
             ax.text(0.5, 0.5, "no face found", ha="center", va="center")
             ax.set_axis_off()
             continue
         points = per_track[t]
+        times = [p[0] for p in points]
+        step = min((b - a for a, b in itertools.pairwise(times) if b > a), default=1 / 30)
         for time_s, label in points:
-            ax.barh(0, 1 / 30, left=time_s, color=COLOURS.get(label, "#999999"), height=0.8)
+            ax.barh(0, step, left=time_s, color=COLOURS.get(label, "#999999"), height=0.8)
         ax.set_yticks([0], [f"track {t}"])
-        ax.set_xlim(0, max(p[0] for p in points) + 0.1)
+        ax.set_xlim(0, end)
     axes[-1, 0].set_xlabel("time (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in COLOURS.values()]
     fig.legend(handles, list(COLOURS), loc="upper center", ncol=len(COLOURS), fontsize=8, frameon=False)

@@ -85,31 +85,59 @@ class Gate:
         return await asyncio.shield(fut)
 
 
+# Grad-CAM runs on this many faces at a time: its autograd graph (the memory it takes) stays small,
+# and a request that has given up is noticed between groups.
+EXPLAIN_BATCH = 8
+
+
 class Explainer:
     """Grad-CAM on a model instance of its own, one request at a time: its hooks never touch the
-    model the batcher is running in another thread."""
+    model the batcher is running in another thread. It runs in a slot of the server's gate like
+    any request's work, stops between groups of faces once its request has given up, and hands
+    freed memory back to the system when it is done."""
 
     def __init__(self, rec: Recognizer) -> None:
         self.rec = rec
         self.lock = threading.Lock()
         self.model = None
 
-    def heatmaps(self, crops: np.ndarray) -> list[str]:
+    def heatmaps(self, crops: np.ndarray, cancelled: threading.Event | None = None) -> list[str] | None:
+        """A PNG (base64) per face, or None when `cancelled` was set before the work was done."""
         from PIL import Image
 
         from ferlab.checkpoint import load_model
         from ferlab.inference.explain import grad_cam, overlay
 
+        cams = []
         with self.lock:
             if self.model is None:
                 self.model, _ = load_model(self.rec.card["_path"])
-            cams, _ = grad_cam(self.model, self.rec.card, crops)
+            for i in range(0, len(crops), EXPLAIN_BATCH):
+                if cancelled is not None and cancelled.is_set():
+                    break
+                cams.extend(grad_cam(self.model, self.rec.card, crops[i : i + EXPLAIN_BATCH])[0])
+        _release_memory()
+        if len(cams) < len(crops):
+            return None
         out = []
         for face, cam in zip(crops, cams, strict=True):
             buf = io.BytesIO()
             Image.fromarray(overlay(face, cam, 192)).save(buf, format="PNG")
             out.append(base64.b64encode(buf.getvalue()).decode())
         return out
+
+
+def _release_memory() -> None:
+    """Return freed heap to the system (glibc keeps it otherwise: a burst of explanations would
+    leave the server at its peak size); a no-op where there is no glibc."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc and hasattr(ctypes.CDLL(libc), "malloc_trim"):
+        ctypes.CDLL(libc).malloc_trim(0)
 
 
 class Service:
@@ -140,12 +168,18 @@ class Service:
         return staged, time.monotonic() - t0
 
     async def classify(self, rec: Recognizer, name: str, staged: Staged, explain: bool, min_confidence: float):
-        """The last two stages, with the micro-batcher between them (and Grad-CAM when asked)."""
+        """The last two stages, with the micro-batcher between them; Grad-CAM when asked, in a
+        slot of the gate (explanations count against --concurrency like any work) and told to
+        stop when the request gives up (its deadline)."""
         probs = await self.batchers[name](staged.crops)
         result = rec.postprocess(staged, probs, min_confidence=min_confidence)
-        heat = (
-            await asyncio.to_thread(self.explainers[name].heatmaps, staged.crops) if explain and staged.found else None
-        )
+        heat = None
+        if explain and staged.found:
+            cancelled = threading.Event()
+            try:
+                heat = await self.gate.run(self.explainers[name].heatmaps, staged.crops, cancelled)
+            finally:
+                cancelled.set()  # a timed-out request: the thread stops at its next group of faces
         return result, heat
 
     async def recognize(
@@ -246,6 +280,7 @@ def create_app(
         allowed_hosts=allowed_hosts,
         max_mb=lim.max_upload_mb,
         body_timeout_s=lim.body_timeout_s,
+        upload_deadline_s=lim.timeout_s,
     )
     app.state.batchers = batchers
     app.state.gate = gate

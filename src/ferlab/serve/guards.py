@@ -43,8 +43,9 @@ async def send_error(send, status: int, message: str, headers: dict[str, str] | 
 class RequestGuard:
     """max_body: bytes a request body may have (413 beyond, before or while it is read).
     allowed_hosts: host names accepted in the Host header ("*" accepts any). body_timeout_s: the
-    longest wait for the next piece of a body (408 beyond: a client trickling bytes holds a
-    connection and a request's memory for no more than this)."""
+    longest wait for the next piece of a body, and upload_deadline_s the longest time from
+    arrival to the whole body (408 beyond either: a client trickling bytes holds a connection
+    and a request's memory for no longer than the request's deadline)."""
 
     def __init__(
         self,
@@ -54,10 +55,12 @@ class RequestGuard:
         allowed_hosts: list[str] | tuple[str, ...],
         max_mb: float,
         body_timeout_s: float = 30.0,
+        upload_deadline_s: float = float("inf"),
     ) -> None:
         self.app = app
         self.max_body = max_body
         self.body_timeout = body_timeout_s
+        self.upload_deadline = upload_deadline_s
         self.any_host = "*" in allowed_hosts
         self.hosts = {h.strip().lower().strip("[]") for h in allowed_hosts}
         self.too_large = f"upload larger than {max_mb:g} MB"
@@ -85,9 +88,14 @@ class RequestGuard:
         async def counted_receive():
             if state["done"]:
                 return await receive()  # after the body: a disconnect, whenever it comes
+            left = self.upload_deadline - (time.monotonic() - scope["state"]["arrived"])
             try:
-                message = await asyncio.wait_for(receive(), self.body_timeout)
+                message = await asyncio.wait_for(receive(), max(0.0, min(self.body_timeout, left)))
             except TimeoutError:
+                if left <= self.body_timeout:
+                    raise refuse(
+                        408, f"upload too slow: not complete within the {self.upload_deadline:g} s deadline"
+                    ) from None
                 raise refuse(408, f"upload too slow: no data for {self.body_timeout:g} s") from None
             if message["type"] == "http.request":
                 state["read"] += len(message.get("body", b""))

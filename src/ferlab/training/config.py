@@ -224,15 +224,31 @@ def _merge(base: dict, over: dict, where: str) -> dict:
     return out
 
 
+# The study's experiment configs, shipped inside the package (configs/ at the top of the repository
+# links here): `ferlab train --config cnn_v1` finds one by name after a pip install.
+SHIPPED_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def find_config(ref: str | os.PathLike) -> Path:
+    """A config file: a path, or the name of a shipped config (`cnn_v1`, `cnn_v1.yaml`)."""
+    p = Path(ref)
+    if p.is_file():
+        return p
+    if p.parent == Path("."):
+        shipped = SHIPPED_CONFIGS / (p.name if p.suffix in (".yaml", ".yml") else f"{p.name}.yaml")
+        if shipped.is_file():
+            return shipped
+    names = ", ".join(sorted(c.stem for c in SHIPPED_CONFIGS.glob("*.yaml")))
+    raise FerlabError(f"{p}: config file not found; the shipped configs, by name: {names}")
+
+
 def load_config(path: str | os.PathLike | None, overrides: dict | None = None) -> dict:
     """Defaults ← the YAML file at `path` ← `overrides` ({"train.lr": 0.01, ...}; UNSET values are
     skipped, None sets null), checked; returns the config as a dict."""
     cfg = copy.deepcopy(DEFAULTS)
     cfg["data"]["path"] = default_data()  # $FERLAB_DATA as it is now, not as it was at import
     if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise FerlabError(f"{p}: config file not found")
+        p = find_config(path)
         try:
             data = yaml.safe_load(p.read_text()) or {}
         except yaml.YAMLError as e:

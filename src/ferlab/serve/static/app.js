@@ -95,8 +95,17 @@ function draw(source, result) {
   setStatus(`${result.faces.length} face(s) — ${result.model}, ${result.ms} ms`);
 }
 
+function clearResults() {
+  // a new photo's answer replaces the last one's: an error never stands beside old faces
+  canvas.hidden = true;
+  delete canvas.dataset.faces;
+  delete canvas.dataset.labels;
+  $("faces").replaceChildren();
+}
+
 async function handleFile(file) {
   if (!file) return;
+  clearResults();
   setStatus(`Analysing ${file.name}…`);
   try {
     const result = await predict(file, file.name);
