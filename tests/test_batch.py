@@ -4,6 +4,7 @@ folders, lists and stdin, and the one-line refusals before any work."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import signal
@@ -299,3 +300,202 @@ def test_the_ray_engine_on_a_local_instance_writes_the_same_rows_and_resumes_by_
     assert again["shards_skipped"] == 2 and again["images"] == 4
     assert sorted(p.name for p in out.iterdir()) == shards
     assert sorted(pq.read_table(out).column("path").to_pylist()) == sorted(table.column("path").to_pylist())
+
+
+# -- hostile file systems and damaged outputs (issue 27): each test fails on the code before it
+
+
+NOT_UTF8 = os.fsdecode(b"caf\xe9.jpg")  # a name whose bytes are Latin-1, as old archives hold
+
+
+def _hostile_folder(tmp_path) -> Path:
+    """A folder with a good photo, one under a name that is not UTF-8, a link back to itself, a
+    broken link and a sub-folder that cannot be listed (made so below, for root as well)."""
+    root = tmp_path / "hostile"
+    (root / "locked").mkdir(parents=True)
+    (root / "ok.jpg").write_bytes(PHOTO.read_bytes())
+    (root / NOT_UTF8).write_bytes(PHOTO.read_bytes())
+    os.symlink(".", root / "up")
+    os.symlink("gone.jpg", root / "link.jpg")
+    (root / "locked" / "hidden.jpg").write_bytes(PHOTO.read_bytes())
+    return root
+
+
+@pytest.fixture
+def locked_folders(monkeypatch):
+    """Folders named `locked` cannot be listed (PermissionError), as a chmod 000 folder is for a
+    user who is not root — tests run as root here, where chmod is no barrier."""
+    real = os.scandir
+
+    def scandir(path="."):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def test_unreadable_inputs_are_recorded_and_every_other_input_processed(tmp_path, capsys, locked_folders):
+    root = _hostile_folder(tmp_path)
+    long_name = str(tmp_path / ("x" * 300 + ".jpg"))
+    out = tmp_path / "r.jsonl"
+    assert main(["predict", str(root), long_name, "--out", str(out), "--workers", "1", "--no-progress"]) == 1
+    recs = {r["path"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert set(recs) == {
+        str(root / "ok.jpg"),
+        str(root / NOT_UTF8),  # written as \udce9: the name's own bytes come back from the file
+        str(root / "up"),
+        str(root / "link.jpg"),
+        str(root / "locked"),
+        long_name,
+    }
+    assert recs[str(root / "ok.jpg")]["status"] == recs[str(root / NOT_UTF8)]["status"] == "ok"
+    why = {Path(p).name[:9]: r["error"] for p, r in recs.items() if r["status"] == "error"}
+    assert why["up"].endswith("a link loop (leads back to a folder already listed)")
+    assert why["link.jpg"].endswith("a broken link (its target gone.jpg does not exist)")
+    assert why["locked"].endswith("cannot list this folder (Permission denied)")
+    assert why["xxxxxxxxx"].endswith("cannot read it (File name too long)")
+    # the same run as CSV and Parquet: every input there too, the odd name kept
+    for suffix in (".csv", ".parquet"):
+        res = tmp_path / f"r{suffix}"
+        assert main(["predict", str(root), "--out", str(res), "--workers", "1", "--no-progress"]) == 1
+    with open(tmp_path / "r.csv", newline="", encoding="utf-8", errors="surrogateescape") as fh:
+        assert str(root / NOT_UTF8) in {row["path"] for row in csv.DictReader(fh)}
+    pq = pytest.importorskip("pyarrow.parquet")
+    assert str(root / "caf\\xe9.jpg") in set(pq.read_table(tmp_path / "r.parquet").column("path").to_pylist())
+    # plain output names the odd file with an escape instead of crashing on it
+    capsys.readouterr()
+    assert main(["predict", str(root / NOT_UTF8)]) == 0
+    assert "caf\\xe9.jpg: 1 face(s)" in capsys.readouterr().out
+
+
+def test_the_python_api_says_why_a_file_cannot_be_read(monkeypatch, tmp_path):
+    from ferlab.inference import images
+    from ferlab.inference.recognizer import Recognizer
+
+    p = tmp_path / "secret.jpg"
+    p.write_bytes(PHOTO.read_bytes())
+
+    def denied(*a, **kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(images, "open", denied, raising=False)  # what a chmod 000 file gives a user
+    with pytest.raises(FerlabError, match=r"secret\.jpg: cannot read it \(Permission denied\)$"):
+        Recognizer().predict(p)
+
+
+def test_a_full_disk_is_one_line_exit_3_and_what_was_written_resumes(folder, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from ferlab.inference import outputs
+
+    out = tmp_path / "r.jsonl"
+    real, writes = outputs._write_all, []
+
+    def fills_up(fd, data):
+        if len(writes) == 2:
+            real(fd, data[: len(data) // 2])  # half a record reaches the disk, then it is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        writes.append(data)
+        real(fd, data)
+
+    monkeypatch.setattr(outputs, "_write_all", fills_up)
+    assert main(["predict", str(folder), "--out", str(out), "--workers", "1", "--no-progress"]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"ferlab: error: {out}: cannot write (No space left on device); the records before this one are kept: "
+        "free space (or fix the folder) and continue with --resume"
+    )
+    monkeypatch.setattr(outputs, "_write_all", real)
+    assert main(["predict", str(folder), "--out", str(out), "--resume", "--workers", "1", "--no-progress"]) == 1
+    paths = [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert len(paths) == len(set(paths)) == 6  # the torn record was redone, nothing twice
+    full = tmp_path / "full.jsonl"
+    os.symlink("/dev/full", full)
+    assert main(["predict", str(folder), "--out", str(full), "--overwrite", "--workers", "1", "--no-progress"]) == 3
+    assert "cannot write (No space left on device)" in capsys.readouterr().err
+
+
+def test_resume_repairs_a_damaged_last_record_and_refuses_other_damage(folder, tmp_path, capsys):
+    run = ["--workers", "1", "--no-progress"]
+    out = tmp_path / "r.jsonl"
+    main(["predict", str(folder / "a"), "--out", str(out), *run])
+    with out.open("ab") as fh:
+        fh.write(b"\x89\xff\x00 binary junk\n")
+    capsys.readouterr()
+    assert main(["predict", str(folder), "--out", str(out), "--resume", *run]) == 1
+    assert "line 3 was damaged and is cut; its input is done again" in capsys.readouterr().err
+    assert len({json.loads(line)["path"] for line in out.read_text().splitlines()}) == 6
+    # CSV: a header and garbage is refused; a blank last line is no record
+    csv_out = tmp_path / "r.csv"
+    main(["predict", str(folder / "a"), "--out", str(csv_out), *run])
+    header = csv_out.read_text().splitlines()[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text(header + "\n\x00\x01garbage,1\n")
+    capsys.readouterr()
+    assert main(["predict", str(folder), "--out", str(bad), "--resume", *run]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "record 2 has 2 fields, not 22: not a ferlab --out CSV record" in err
+    with csv_out.open("a") as fh:
+        fh.write("\n")
+    assert main(["predict", str(folder), "--out", str(csv_out), "--resume", *run]) == 1
+    rows = list(csv.DictReader(csv_out.open(newline="")))
+    assert len({r["path"] for r in rows}) == 6
+
+
+def test_resume_cuts_a_csv_torn_inside_a_quoted_field(folder, tmp_path):
+    run = ["--workers", "1", "--no-progress"]
+    out = tmp_path / "r.csv"
+    main(["predict", str(folder / "a"), "--out", str(out), *run])
+    with out.open("a") as fh:  # a run killed in the middle of a quoted field that holds a newline
+        fh.write(f'{folder / "b" / "one.jpg"},error,"the message\nwas cut he')
+    assert main(["predict", str(folder), "--out", str(out), "--resume", *run]) == 1
+    with out.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert all(len(r) == len(rows[0]) for r in rows)  # no row appended inside the open quote
+    assert len({r[0] for r in rows[1:]}) == 6
+
+
+def test_a_second_run_on_the_same_output_is_refused_while_the_first_writes(folder, tmp_path, capsys):
+    import fcntl
+
+    out = tmp_path / "r.jsonl"
+    main(["predict", str(folder / "a"), "--out", str(out), "--workers", "1", "--no-progress"])
+    with open(out) as held:  # the first run, still writing
+        fcntl.flock(held, fcntl.LOCK_EX)
+        capsys.readouterr()
+        assert main(["predict", str(folder), "--out", str(out), "--resume", "--workers", "1"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"ferlab: error: {out}: another ferlab run is writing it; wait for that run to end, " + (
+            "or write another --out\n"
+        )
+    assert main(["predict", str(folder), "--out", str(out), "--resume", "--workers", "1", "--no-progress"]) == 1
+
+
+def test_resume_knows_an_input_by_its_relative_or_absolute_path(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(folder.parent)
+    out = tmp_path / "r.jsonl"
+    main(["predict", "in/a", "--out", str(out), "--workers", "1", "--no-progress"])
+    main(["predict", str(folder), "--out", str(out), "--resume", "--workers", "1", "--no-progress"])
+    recs = [json.loads(line)["path"] for line in out.read_text().splitlines()]
+    assert len(recs) == 6 and sum(p.startswith("in/a/") for p in recs) == 2  # a/ recorded once, not twice
+
+
+@pytest.mark.slow
+def test_a_finished_worker_pool_exits_without_noise(folder, tmp_path):
+    for i in range(4):
+        r = run_cli("predict", folder, "--out", tmp_path / f"r{i}.jsonl", "--workers", "2", "--no-progress")
+        assert r.returncode == 1 and "Exception ignored" not in r.stderr and "Bad file descriptor" not in r.stderr
+
+
+def test_nul_separated_paths_on_stdin(folder, tmp_path, monkeypatch, capsys):
+    odd = folder / "a" / "with\nnewline.jpg"
+    odd.write_bytes(PHOTO.read_bytes())
+    names = [str(folder / "a" / "one.jpg"), str(odd)]
+    for flag in ([], ["-0"]):  # detected from the bytes, or said
+        monkeypatch.setattr(
+            "sys.stdin", type("In", (), {"buffer": io.BytesIO(b"\0".join(map(os.fsencode, names)) + b"\0")})
+        )
+        out = tmp_path / f"r{len(flag)}.jsonl"
+        assert main(["predict", "-", *flag, "--out", str(out), "--workers", "1", "--no-progress"]) == 0
+        assert [json.loads(line)["path"] for line in out.read_text().splitlines()] == names

@@ -48,3 +48,42 @@ def test_a_missing_yunet_file_is_reported_once_before_any_image(tmp_path, capsys
     rc = main(["predict", str(tmp_path), "--detector", "yunet", "--detector-weights", str(tmp_path / "none.onnx")])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("ferlab: error:") == 1 and "none.onnx" in err
+
+
+def test_annotated_copies_of_same_named_inputs_never_overwrite_each_other(tmp_path):
+    for d in ("c1", "c2", "A/sub", "B"):
+        (tmp_path / d).mkdir(parents=True)
+    for f in ("c1/x.jpg", "c2/x.jpg", "A/sub/x.jpg", "B/x.jpg", "B/x.jpeg"):
+        (tmp_path / f).write_bytes(PHOTO.read_bytes())
+    ann = tmp_path / "ann"
+    files = [str(tmp_path / "c1" / "x.jpg"), str(tmp_path / "c2" / "x.jpg")]
+    assert main(["predict", *files, "--annotate", str(ann)]) == 0
+    folders = [str(tmp_path / "A"), str(tmp_path / "B")]
+    assert main(["predict", *folders, "--annotate", str(ann / "two")]) == 0
+    made = sorted(str(p.relative_to(ann)) for p in ann.rglob("*_annotated.*"))
+    root = str(tmp_path).lstrip("/")
+    assert made == sorted(
+        [
+            f"{root}/c1/x_annotated.jpg",
+            f"{root}/c2/x_annotated.jpg",
+            f"two/{root}/A/sub/x_annotated.jpg",
+            f"two/{root}/B/x_annotated.jpg",
+            f"two/{root}/B/x_jpeg_annotated.jpg",
+        ]
+    )
+
+
+def test_labels_and_panels_of_faces_side_by_side_never_cover_each_other():
+    from ferlab.inference.annotate import _overlap, layout
+    from ferlab.inference.recognizer import Face
+    from ferlab.labels import CLASSES
+
+    probs = dict(zip(CLASSES, [0.05, 0.05, 0.05, 0.6, 0.1, 0.05, 0.1], strict=True))
+    faces = [Face((20 + 150 * i, 100, 120, 120), 1.0, "happy", probs) for i in range(4)]  # the last at the edge
+    placed, _ = layout(faces, (600, 400))
+    boxes = [(x, y, x + w, y + h) for x, y, w, h in (f.box for f in faces)]
+    for i, p in enumerate(placed):
+        assert 0 <= p.label[0] and p.label[2] <= 600  # no label clipped at the right edge
+        others = [r for j, q in enumerate(placed) if j != i for r in (q.label, boxes[j], q.panel) if r]
+        assert p.panel is not None and not any(_overlap(p.panel, r) for r in others), (i, p)
+        assert not any(_overlap(p.label, q.label) for j, q in enumerate(placed) if j != i)

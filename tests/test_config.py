@@ -86,3 +86,14 @@ def test_ferlab_data_reaches_train_config_and_sweep(monkeypatch, tmp_path):
 
     assert lr_sweep(str(plain), [0.1], tmp_path / "sweep", progress=False).is_file()
     assert seen == ["/data/fer2013.csv"]
+
+
+def test_a_shipped_config_is_found_by_name_and_an_unknown_one_lists_them(tmp_path, monkeypatch, capsys):
+    """`ferlab train --config cnn_v1` after a pip install (no configs/ folder at hand)."""
+    monkeypatch.chdir(tmp_path)
+    assert load_config("cnn_v1")["name"] == "cnn_v1" == load_config("cnn_v1.yaml")["name"]
+    assert main(["train", "--config", "cnn_v9"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("\n") == 1 and "cnn_v9: config file not found; the shipped configs, by name: cnn_v1, cnn_v2_1" in err
+    )

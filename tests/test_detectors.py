@@ -87,7 +87,11 @@ def test_an_image_too_elongated_to_search_is_a_clear_error(ckpt, tmp_path, capsy
     with pytest.raises(FerlabError, match="60000x1 pixels, too small or too elongated"):
         rec.predict(p)
     assert main(["predict", str(p), "--model", str(ckpt)]) == 1
-    assert f"{p}: image is 60000x1 pixels" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == f"{p}: error: image is 60000x1 pixels, too small or too elongated to search for faces " + (
+        "(needs both sides ≥ 16 px and an aspect ratio ≤ 20:1)\n"
+    )
+    assert err == ""  # one input, one line: no "1 of 1 failed" besides it
 
 
 # ----------------------------------------------------------------------------- alignment

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_kaggle
 
 from ferlab.card import DEFAULT_MODEL
 
@@ -65,6 +66,12 @@ def test_a_command_that_needs_an_extra_says_which(tmp_path):
     assert len(json.loads(r.stdout)[0]["faces"]) == 1
     r = run("models", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["architectures"] is None
+    # data summary only counts and hashes: it needs no torch (it crashed on `.numpy()`)
+    fer = make_kaggle(tmp_path / "fer")
+    r = run("data", "summary", str(fer), "--json")
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["totals"]["train"] == 7 * 12 and s["pixel_duplicates"]["cross_split"] == []
 
 
 @pytest.mark.slow

@@ -156,9 +156,10 @@ def test_predict_cli_json_csv_annotate_and_failures(ckpt, tmp_path, capsys):
     )
     out, err = capsys.readouterr()
     assert rc == 1  # one file failed, the others were still processed
-    assert "broken.jpg" in err and err.count("ferlab: error:") == 1
+    assert err == "ferlab: 1 of 3 file(s) failed\n"
     res = {Path(r["path"]).name: r for r in json.loads(out)}
-    assert set(res) == {"blank.png", "hopper.jpg"}
+    assert set(res) == {"blank.png", "hopper.jpg", "broken.jpg"}  # every input, the failed one too
+    assert res["broken.jpg"]["status"] == "error" and "broken.jpg: not an image file" in res["broken.jpg"]["error"]
     assert res["blank.png"]["faces"] == []
     f = res["hopper.jpg"]["faces"][0]
     assert set(f) == {"box", "score", "label", "confidence", "probs", "landmarks"} and len(f["box"]) == 4
@@ -195,6 +196,15 @@ def test_explain_cli(ckpt, tmp_path):
     out = tmp_path / "ex.png"
     assert main(["explain", str(PHOTO), "--model", str(ckpt), "--out", str(out)]) == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_explain_shows_the_probability_predict_gives(tmp_path, capsys):
+    """explain printed the uncalibrated one-pass probability (neutral 0.73) where predict said 0.87."""
+    assert main(["predict", str(PHOTO)]) == 0
+    said = capsys.readouterr().out.splitlines()[1].split()[1:3]  # ['neutral', '0.87']
+    assert main(["explain", str(PHOTO), "--out", str(tmp_path / "ex.png")]) == 0
+    out = capsys.readouterr().out
+    assert f"#1 {said[0]} {said[1]}; calibrated, TTA zoomflip" in out
 
 
 def test_tta_modes_average_their_views_on_both_backends_and_follow_the_card(ckpt, rec, tmp_path):

@@ -655,3 +655,65 @@ def test_the_server_knows_when_its_drain_was_cut_short():
 
     assert run(hold_s=0.5, grace_s=5) is True  # it finished within the grace time
     assert run(hold_s=5, grace_s=0.3) is False  # it was cancelled
+
+
+def test_explanations_run_inside_the_concurrency_limit(ckpt, monkeypatch):
+    """explain=true used to run beside --concurrency: eight explained requests made the server
+    grow by 1.5 GB and made plain requests behind them wait."""
+    from ferlab.serve.app import Explainer
+
+    app = create_app([str(ckpt)], limits=ServeLimits(max_concurrency=1))
+    held = []
+    real = Explainer.heatmaps
+
+    def watched(self, crops, cancelled=None):
+        held.append(app.state.gate.sem.locked())  # the one slot is this explanation's
+        return real(self, crops, cancelled)
+
+    monkeypatch.setattr(Explainer, "heatmaps", watched)
+    with TestClient(app, base_url=LOCAL) as c:
+        r = upload(c, explain="true")
+    assert r.status_code == 200 and "heatmap_png" in r.json()["faces"][0] and held == [True]
+
+
+def test_a_timed_out_explanation_stops_its_work(ckpt, monkeypatch):
+    import ferlab.inference.explain as explain_module
+    import ferlab.serve.app as serve_app
+
+    calls = []
+    real = explain_module.grad_cam
+
+    def slow_grad_cam(model, card, crops):
+        calls.append(len(crops))
+        time.sleep(0.4)
+        return real(model, card, crops)
+
+    monkeypatch.setattr(explain_module, "grad_cam", slow_grad_cam)
+    monkeypatch.setattr(serve_app, "EXPLAIN_BATCH", 1)
+    many = np.asarray(Image.open(PHOTO).convert("RGB"))
+    many = np.concatenate([many] * 4, axis=1)  # four faces side by side
+    app = create_app([str(ckpt)], limits=ServeLimits(timeout_s=1.0))
+    with TestClient(app, base_url=LOCAL) as c:
+        r = upload(c, _png(Image.fromarray(many)), "image/png", explain="true")
+        assert r.status_code == 504
+        time.sleep(2.0)  # long enough for the four faces, had the work gone on
+    assert 1 <= len(calls) <= 3  # it stopped at the next face once its request had given up
+
+
+def test_an_upload_trickled_for_longer_than_the_deadline_is_answered_408(ckpt):
+    """A client sending one byte every 0.2 s was held for as long as it kept sending."""
+    app = create_app([str(ckpt)], limits=ServeLimits(timeout_s=1.0, body_timeout_s=30))
+    with LiveServer(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        t = time.perf_counter()
+
+        def trickle():
+            yield FILE_PART
+            for _ in range(200):
+                time.sleep(0.2)
+                yield b"x"
+
+        answer, _ = _raw_exchange(port, _head(b"Content-Length: 60000"), trickle())
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+        assert b"upload too slow: not complete within the 1 s deadline" in answer
+        assert time.perf_counter() - t < 5

@@ -180,3 +180,48 @@ def test_a_bad_video_or_missing_webcam_prints_only_ferlab_s_line(ckpt, tmp_path)
         r = run_cli("video", source, "--model", str(ckpt))
         assert r.returncode == 2
         assert r.stderr.strip().splitlines() == [r.stderr.strip()] and message in r.stderr, r.stderr
+
+
+def test_video_outputs_that_cannot_work_and_sources_without_frames_are_one_line(tmp_path, capsys):
+    src = clip(tmp_path / "c.mp4", 4)
+    assert main(["video", str(src), "--csv", str(tmp_path / "missing" / "x.csv"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"x.csv: --csv: the folder {tmp_path / 'missing'} does not exist" in err
+    empty = tmp_path / "zero.avi"
+    w = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 64))
+    w.release()  # a container with no frame in it
+    notimage = tmp_path / "notimage.jpg"
+    notimage.write_bytes(b"plain text, not a picture")
+    for bad in (empty, notimage):
+        assert main(["video", str(bad), "--out", str(tmp_path / "z.mp4"), "--no-progress"]) == 2
+        out, err = capsys.readouterr()
+        assert "annotated video" not in out and err.count("\n") == 1 and str(bad) in err
+    assert not (tmp_path / "z.mp4").exists()
+
+
+def test_the_summary_counts_face_rows_without_a_csv(tmp_path, capsys):
+    src = clip(tmp_path / "c.mp4", 6)
+    assert main(["video", str(src), "--json", "--no-progress"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["rows"] == sum(t["frames"] for t in res["tracks"].values()) > 0
+
+
+def test_the_timeline_gives_every_track_one_time_axis(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    from ferlab.inference.video import plot_timeline
+
+    seen = {}
+    real = plt.Figure.savefig
+
+    def keep(fig, *a, **kw):
+        seen["xlims"] = [ax.get_xlim() for ax in fig.axes]
+        return real(fig, *a, **kw)
+
+    plt.Figure.savefig = keep
+    try:
+        plot_timeline({1: [(0.0, "happy"), (0.1, "happy")], 2: [(4.0, "sad"), (4.1, "sad")]}, tmp_path / "t.png")
+    finally:
+        plt.Figure.savefig = real
+    assert len(seen["xlims"]) == 2 and seen["xlims"][0] == seen["xlims"][1] == (0.0, pytest.approx(4.2))

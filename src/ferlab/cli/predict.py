@@ -89,7 +89,7 @@ def run(args) -> int:
 def _native(args, items: list[str]) -> int:
     import time
 
-    from ferlab.inference.batch import InputCounts, count_inputs, iter_inputs, recognize_stream
+    from ferlab.inference.batch import InputCounts, count_inputs, is_folder, iter_inputs, recognize_stream
     from ferlab.inference.outputs import RunInfo, check_out, image_record, open_sink, write_faces_csv
     from ferlab.inference.recognizer import Recognizer
 
@@ -106,7 +106,7 @@ def _native(args, items: list[str]) -> int:
     workers = args.workers or os.cpu_count() or 1
     if total is not None and total - len(done) <= 8:
         workers = 1  # a few images: starting worker processes costs more than it saves
-    roots = [Path(a) for a in items if Path(a).is_dir()]
+    roots = [Path(a) for a in items if is_folder(a)]
     several = len(items) > 1 or bool(args.from_list) or items == ["-"]  # annotated copies keep whole paths
     annotate = (Path(args.annotate), roots, several) if args.annotate else None
     by_status: dict[str, int] = {"ok": 0, "no_face": 0, "error": 0}

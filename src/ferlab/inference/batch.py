@@ -11,6 +11,7 @@ flat however long the run.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import sys
 from collections import Counter, deque
@@ -148,7 +149,8 @@ def stdin_paths(null: bool | None = None, stream=None) -> Iterator[str]:
     """Paths on standard input, one per line — or separated by NUL bytes (`find -print0`), as
     `null` says or, when None, as the first block read shows. Bytes become paths as the file
     system gives them (os.fsdecode), so names that are not UTF-8 survive."""
-    stream = stream if stream is not None else sys.stdin.buffer
+    if stream is None:
+        stream = getattr(sys.stdin, "buffer", None) or io.BytesIO(os.fsencode(sys.stdin.read()))  # a text stream
     buf = b""
     sep = None if null is None else (b"\0" if null else b"\n")
     while chunk := stream.read(1 << 16):
@@ -161,6 +163,21 @@ def stdin_paths(null: bool | None = None, stream=None) -> Iterator[str]:
     last = buf.rstrip(b"\n") if sep == b"\0" else buf.strip()
     if last:
         yield os.fsdecode(last)
+
+
+def is_folder(item: str) -> bool:
+    """Whether an input names a folder; a name the file system refuses (too long) is not one."""
+    try:
+        return Path(item).is_dir()
+    except OSError:
+        return False
+
+
+def _exists(item: str) -> bool:
+    try:
+        return Path(item).exists()
+    except OSError:
+        return False
 
 
 def iter_inputs(
@@ -176,7 +193,7 @@ def iter_inputs(
     for item in items:
         if item == "-":
             yield from stdin_paths(null)
-        elif any(ch in item for ch in "*?[") and not Path(item).exists():
+        elif any(ch in item for ch in "*?[") and not _exists(item):
             n = 0
             for m in glob.iglob(item, recursive=True):
                 if Path(m).is_file():
@@ -184,7 +201,7 @@ def iter_inputs(
                     yield m
             if not n:
                 raise FerlabError(f"{item}: pattern matches no file")
-        elif Path(item).is_dir():
+        elif is_folder(item):
             n = 0
             for m in _walk(Path(item), counts):
                 n += 1

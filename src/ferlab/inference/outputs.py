@@ -205,7 +205,7 @@ class JsonlSink(_LineFile):
                 rec = json.loads(raw.decode("utf-8"))
                 seen.add(rec["path"])
             except (ValueError, KeyError, TypeError):
-                if i == len(lines) - 1:  # a damaged last record (a crash, a full disk): redo its input
+                if 0 < i == len(lines) - 1:  # a damaged last record after good ones (a crash, a full disk): redo it
                     with open(path, "rb+") as fh:
                         fh.truncate(start)
                     print(f"ferlab: {path}: line {n} was damaged and is cut; its input is done again", file=sys.stderr)
@@ -351,16 +351,15 @@ def open_sink(path: Path, run: RunInfo, *, resume: bool):
 
 
 def _lock(path: Path) -> int:
-    """An exclusive lock on the output (a `.lock` file inside a Parquet folder), held by an open
-    descriptor: released by the kernel when the run ends, however it ends."""
+    """An exclusive lock on the output (the Parquet folder itself), held by an open descriptor:
+    released by the kernel when the run ends, however it ends, and leaving no file behind."""
     import fcntl
 
     if path.suffix.lower() == ".parquet":
         path.mkdir(exist_ok=True)
-        target = path / ".lock"
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     else:
-        target = path
-    fd = os.open(target, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
