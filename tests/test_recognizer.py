@@ -383,3 +383,13 @@ def test_classify_faces_takes_bgr_and_calls_an_empty_crop_uncertain():
     assert rec.classify_faces(im, bgr=True)[0].probs == pytest.approx(rgb.probs, abs=1e-5)
     black = rec.classify_faces(np.zeros((48, 48), np.uint8))[0]
     assert black.label == "uncertain" and black.confidence == pytest.approx(1 / 7)
+
+
+def test_classify_faces_can_reframe_a_loose_crop_as_predict_frames_faces(rec, photo):
+    loose = photo[40:560, 60:480]  # the face with much of the portrait around it
+    (as_is,) = rec.classify_faces(loose)
+    (framed,) = rec.classify_faces(loose, reframe=True)
+    (predicted,) = rec.predict(photo)
+    assert framed.probs == pytest.approx(predicted.probs, abs=1e-3) and as_is.probs != framed.probs
+    (blank,) = rec.classify_faces(np.full((64, 64, 3), 128, np.uint8), reframe=True)  # no face: taken whole
+    assert blank.label == "uncertain"

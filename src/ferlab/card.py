@@ -77,6 +77,9 @@ class InferenceSpec:
     tta: str = "none"
     temperature: float | None = None  # fitted on val (ferlab bundle); None: probabilities as the network gives
     onnx_int8: str | None = None  # the int8 copy's file name beside the weights
+    # the class frequencies the probabilities carry (its training labels'), for --prior
+    # (ferlab.runtime.prior); recorded by scripts/class_prior.py
+    train_prior: list[float] | None = None
 
 
 @dataclass(frozen=True)

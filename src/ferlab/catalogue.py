@@ -112,6 +112,13 @@ def describe_card(card: dict) -> str:
             )
             if key == "publictest":
                 lines += extra
+    if inf.get("train_prior"):
+        learned = sorted(zip(card["classes"], inf["train_prior"], strict=True), key=lambda kv: -kv[1])
+        lines.append(
+            "  class prior it learned: "
+            + ", ".join(f"{c} {v:.2f}" for c, v in learned)
+            + " (--prior uniform or collection re-weights it for other collections: docs/accuracy.md)"
+        )
     per = m.get("per_class_default") or m.get("per_class")
     if per:
         lines.append("  per class: " + ", ".join(f"{c} {v:.2f}" for c, v in per.items()))

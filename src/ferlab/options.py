@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field, replace
 from ferlab.errors import FerlabError
 from ferlab.tta import TTA_MODES
 
+PRIORS = ("none", "uniform", "collection")  # ferlab.runtime.prior
+
 MODES = ("photo", "video")
 
 
@@ -59,6 +61,9 @@ class RecognizerOptions:
     margin: float = 0.1  # context around a box for the square crop (no alignment)
     device: str = "auto"  # "auto" (a GPU where one is usable, else the CPU), "cpu", "cuda", or a torch device
     threads: int | None = None  # onnxruntime threads per session (workers use 1 each)
+    # the class prior faces are labelled under: "none" (the model's training set's), "uniform", or
+    # "collection" (estimated from the faces of a whole collection: ferlab.runtime.prior)
+    prior: str = "none"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -78,6 +83,8 @@ class RecognizerOptions:
             raise FerlabError(f"max_faces must be a whole number ≥ 1, got {self.max_faces!r}")
         if not 0.0 <= float(self.margin) <= 1.0:
             raise FerlabError(f"margin must be a fraction of the face's side in [0, 1], got {self.margin!r}")
+        if self.prior not in PRIORS:
+            raise FerlabError(f"unknown prior {self.prior!r}; use {', '.join(PRIORS)}")
         if self.threads is not None and (not _whole(self.threads) or self.threads < 1):
             raise FerlabError(f"threads must be a whole number ≥ 1, got {self.threads!r}")
 

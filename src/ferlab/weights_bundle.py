@@ -186,8 +186,11 @@ def write_card_record(card: dict) -> Path:
     return out
 
 
-def add_card_metrics(name: str, metrics: dict) -> Path:
-    """Record further measurements (e.g. label stability) in a model's card record; same weights."""
+def add_card_metrics(name: str, metrics: dict | None = None, *, inference: dict | None = None) -> Path:
+    """Record further measurements (e.g. label stability) or inference facts (the training prior) in a
+    model's card record; the weights file stays as it is."""
     card = read_card(name)
-    card["metrics"] = {**card.get("metrics", {}), **metrics}
+    card["metrics"] = {**card.get("metrics", {}), **(metrics or {})}
+    if inference:
+        card["inference"] = {**card.get("inference", {}), **inference}
     return write_card_record(card)

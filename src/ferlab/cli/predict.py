@@ -93,8 +93,14 @@ def _native(args, items: list[str]) -> int:
     from ferlab.inference.outputs import RunInfo, check_out, image_record, open_sink, write_faces_csv
     from ferlab.inference.recognizer import Recognizer
 
-    out = check_out(args.out, resume=args.resume, overwrite=args.overwrite) if args.out else None
     options = options_from_args(args)
+    collection = options.prior == "collection"
+    if collection and args.out:
+        raise FerlabError(
+            "--prior collection labels faces once the whole collection is seen, so it cannot stream to --out: "
+            "use --json or --csv, or --prior uniform"
+        )
+    out = check_out(args.out, resume=args.resume, overwrite=args.overwrite) if args.out else None
     rec = Recognizer(options=options)  # the model and every setting checked before any image is read
     run_info = RunInfo.of(rec)
     if rec.options.detector.name == "yunet":
@@ -124,11 +130,11 @@ def _native(args, items: list[str]) -> int:
             n_faces += len(r.faces)
             if sink is not None:
                 sink.write(r)
-            if args.json or args.csv:
-                kept.append(r)  # --json and --csv are for small runs: written at the end
+            if args.json or args.csv or collection:
+                kept.append(r)  # --json, --csv and a collection's prior: small runs, written at the end
             if r.status == "error" and out:
                 say(f"ferlab: error: {utf8_text(r.error)}", bar)  # the record is in the file; the bar goes on
-            elif not quiet:
+            elif not quiet and not collection:
                 _print_result(r)
             if bar is not None:
                 bar.update(1)
@@ -139,6 +145,11 @@ def _native(args, items: list[str]) -> int:
         if sink is not None:
             sink.close()
     seconds = time.perf_counter() - t0
+    if collection:
+        kept = _under_collection_prior(rec, kept)
+        if not quiet:
+            for r in kept:
+                _print_result(r)
     if args.json:
         print_json([image_record(r, run_info) for r in kept])  # failed inputs too, with status and error
     elif not out and by_status["ok"] + by_status["no_face"]:
@@ -193,6 +204,21 @@ def _on_ray(args, items: list[str]) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _under_collection_prior(rec, results: list) -> list:
+    """The faces relabelled under the class prior their whole collection shows (EM)."""
+    import numpy as np
+
+    from ferlab.runtime.prior import estimate
+
+    probs = np.array([[f.probs[c] for c in rec.classes] for r in results for f in r.faces]).reshape(
+        -1, len(rec.classes)
+    )
+    prior = estimate(probs, rec.train_prior)
+    shown = ", ".join(f"{c} {v:.2f}" for c, v in zip(rec.classes, prior, strict=True))
+    print(f"ferlab: class prior estimated from {len(probs)} faces: {shown}", file=sys.stderr)
+    return rec.under_prior(results, prior)
 
 
 def _print_result(r) -> None:

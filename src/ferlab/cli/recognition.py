@@ -10,7 +10,7 @@ import argparse
 import os
 
 from ferlab.cli.common import HELP_MODEL, probability, whole
-from ferlab.options import DetectorOptions, RecognizerOptions
+from ferlab.options import PRIORS, DetectorOptions, RecognizerOptions
 from ferlab.tta import PASSES
 
 
@@ -80,6 +80,14 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
     p.add_argument(
         "--no-align", action="store_true", help="square crop around the box instead of turning the face upright"
     )
+    p.add_argument(
+        "--prior",
+        default="none",
+        choices=PRIORS,
+        help="the class prior faces are labelled under: none (the training set's: FER+ is 37%% neutral), uniform "
+        "(every emotion equally likely; per face), collection (estimated from all the faces of the run by EM: "
+        "for a folder or a dataset, not one photo); docs/accuracy.md measures each",
+    )
     p.set_defaults(_mode=mode)
 
 
@@ -102,6 +110,7 @@ def options_from_args(args: argparse.Namespace) -> RecognizerOptions:
         min_confidence=args.min_confidence,
         max_faces=args.max_faces,
         device=args.device,
+        prior=args.prior,
     )
 
 

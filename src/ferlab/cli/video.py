@@ -33,6 +33,11 @@ def run(args) -> int:
 
         if importlib.util.find_spec("matplotlib") is None:  # before the video, not after it
             raise FerlabError("--plot needs matplotlib: pip install 'ferlab[train]' (or matplotlib itself)")
+    if args.prior == "collection":
+        raise FerlabError(
+            "--prior collection is estimated over a finished collection (predict, evaluate); a video is labelled "
+            "as it plays: use --prior uniform"
+        )
     res = process_video(
         args.source,
         recognizer(args),

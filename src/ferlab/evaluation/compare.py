@@ -51,8 +51,7 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
     splits = {r.get("split") for r in results}
     labels = results[0].get("labels") or "the folder's"
     title = (
-        f"Per-class accuracy on {'/'.join(sorted(s for s in splits if s))} "
-        f"({labels} labels, n={results[0].get('n')})"
+        f"Per-class accuracy on {'/'.join(sorted(s for s in splits if s))} ({labels} labels, n={results[0].get('n')})"
     )
     atomic_write(
         out / "per_class.png",

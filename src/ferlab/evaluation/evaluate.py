@@ -61,7 +61,7 @@ def evaluate_ref(
         labels = "ferplus-majority"  # soft labels are a training target; evaluation uses the majority protocol
     data = load_fer2013(data_path, labels=labels, votes=votes)
     sp = data.split(split)
-    probs = recognizer_probs(rec, np.asarray(sp.images))
+    probs, prior = _under_prior(rec, recognizer_probs(rec, np.asarray(sp.images)))
     fresh = without_train_duplicates(data, split)
     labels_np = np.asarray(sp.labels)
     dedup = scores(probs[fresh], labels_np[fresh]) if fresh is not None else None
@@ -74,10 +74,26 @@ def evaluate_ref(
         "macro_f1_without_train_duplicates": dedup["macro_f1"] if dedup else None,
         **rec.settings(),
         "detector": None,  # face crops: nothing detected
+        "prior": prior,
         "data": str(data_path),
         "split": split,
         **scores(probs, labels_np),
     }
+
+
+def _under_prior(rec, probs: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The probabilities under the recognizer's --prior, and what that prior was: with
+    "collection", estimated from these very faces (the evaluated set is the collection)."""
+    kind = rec.options.prior
+    if kind != "collection":
+        target = rec.target_prior
+    else:
+        from ferlab.runtime.prior import estimate, shift
+
+        target = estimate(probs, rec.train_prior)
+        probs = shift(probs, rec.train_prior, target)
+    shown = None if target is None else {c: round(float(v), 4) for c, v in zip(rec.classes, target, strict=True)}
+    return probs, {"kind": kind, "target": shown}
 
 
 def without_train_duplicates(data, split: str) -> np.ndarray | None:
@@ -135,12 +151,14 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
                 "crops? each was classified as one face; --detect finds the faces first"
             )
     probs = recognizer_probs(rec, np.stack(crops)) if crops else np.zeros((0, len(CLASSES)), np.float32)
+    probs, prior = _under_prior(rec, probs)
     m = scores(probs, labels)
     present = [c for c in CLASSES if m["support"][c] > 0]
     counted = len(folder.files) - len(unreadable)
     return {
         **rec.settings(),
         "detector": rec.detector_name if detect else None,
+        "prior": prior,
         "data": str(root),
         "split": "folder",
         "mode": "detect → align → classify the largest face" if detect else "each image as a face crop",

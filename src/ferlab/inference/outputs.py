@@ -82,6 +82,7 @@ class RunInfo:
             "margin": o.margin,
             "min_confidence": o.min_confidence,
             "max_faces": o.max_faces,
+            **({"prior": o.prior} if o.prior != "none" else {}),  # files made before priors keep their digest
         }
         digest = hashlib.sha256(json.dumps(facts, sort_keys=True, default=str).encode()).hexdigest()[:12]
         return cls(rec.name, rec.tta, rec.detector_name, digest, tuple(rec.classes))
