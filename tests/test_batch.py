@@ -351,7 +351,7 @@ def test_unreadable_inputs_are_recorded_and_every_other_input_processed(tmp_path
     }
     assert recs[str(root / "ok.jpg")]["status"] == recs[str(root / NOT_UTF8)]["status"] == "ok"
     why = {Path(p).name[:9]: r["error"] for p, r in recs.items() if r["status"] == "error"}
-    assert why["up"].endswith("a link loop (leads back to a folder already listed)")
+    assert why["up"].endswith("a link to a folder already listed (a loop, or the same folder twice): skipped")
     assert why["link.jpg"].endswith("a broken link (its target gone.jpg does not exist)")
     assert why["locked"].endswith("cannot list this folder (Permission denied)")
     assert why["xxxxxxxxx"].endswith("cannot read it (File name too long)")

@@ -51,3 +51,21 @@ def test_info_is_a_readable_card_and_compare_runs_models_as_shipped(capsys):
     assert f"FER+ Valid (FERPlus layout), ferplus-majority labels, as shipped: {valid:.4f}" in out
     assert "not for decisions about people" in out and "EU AI Act" in out and "confidence: the calibrated" in out
     assert build_parser().parse_args(["compare", "x.json", "--out", "o"]).tta == "card"
+
+
+def test_a_run_selected_on_a_subset_is_not_described_as_publictest():
+    """A run trained with --limit-val 200 was described as scoring on FER-2013 PublicTest."""
+    from ferlab.catalogue import describe_card
+    from ferlab.labels import CLASSES
+
+    card = {
+        "name": "my-run",
+        "architecture": "cnn-v2.1",
+        "classes": list(CLASSES),
+        "input": {"size": 48, "mean": 0.5, "std": 0.25},
+        "metrics": {"val_accuracy": 0.41},
+        "training": {"selection_split": "val (PublicTest)", "config": {"data": {"limit_val": 200}}},
+    }
+    text = describe_card(card)
+    assert "accuracy as shipped: 0.4100 (val (PublicTest), a class-stratified subset of 200 images" in text
+    assert "FER-2013 PublicTest" not in text

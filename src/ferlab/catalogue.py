@@ -92,6 +92,17 @@ def describe_card(card: dict) -> str:
         f"  runs as: {inf.get('backend', 'torch')} {inf.get('precision', 'fp32')}, test-time augmentation {mode}"
         + (f", calibrated (temperature {inf['temperature']})" if inf.get("temperature") else ""),
     ]
+    if inf.get("precision") == "int8":
+        from ferlab.runtime.cpu import int8_kernels
+
+        lines.append(
+            "  on this CPU: "
+            + (
+                "int8 kernels (it has integer dot-product instructions)"
+                if int8_kernels()
+                else "fp32 kernels on the int8 weights (no integer dot-product instructions: int8 kernels are slower)"
+            )
+        )
     head = m.get("headline") or {}
     extra = []
     one = m.get("val_accuracy")

@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
         "array at the end, --csv writes a row per face at the end. Large collections: --out FILE streams one "
         "record per image as it is done (.jsonl, .csv or .parquet, by suffix; images without faces and "
         "failed files get a status), --resume continues it after an interruption. Exit codes: 0 all done, "
-        "1 some files failed (the rest were processed), 2 bad arguments or settings (nothing processed).",
+        "1 some files failed (each listed with its reason; the rest were processed), 2 bad arguments or settings "
+        "(nothing processed), 3 the output could not be written (what was written is kept; --resume continues).",
     )
     pr.add_argument("paths", nargs="*", help="images, folders (recursive), globs, or - for paths on stdin")
     pr.add_argument(

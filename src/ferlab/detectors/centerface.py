@@ -49,9 +49,13 @@ class CenterFaceDetector:
         precision: str = "fp32",
         threads: int = 0,
     ) -> None:
+        from ferlab.runtime.cpu import int8_kernels
         from ferlab.runtime.onnx import ort_session
 
-        self.session = ort_session(MODEL_INT8 if precision == "int8" else MODEL, threads=threads or None)
+        # without integer dot products the int8 copy is no faster: the network as published runs instead
+        # (ferlab.runtime.cpu; benchmarks/cpu_kernels.py)
+        int8 = precision == "int8" and int8_kernels()
+        self.session = ort_session(MODEL_INT8 if int8 else MODEL, threads=threads or None)
         self.max_side = max_side
         self.threshold = threshold
         self.nms = nms

@@ -73,7 +73,9 @@ def _walk(folder: Path, counts: InputCounts, seen: set | None = None) -> Iterato
     try:
         st = os.stat(folder)
         if (st.st_dev, st.st_ino) in seen:
-            yield BadInput(str(folder), f"{folder}: a link loop (leads back to a folder already listed)")
+            yield BadInput(
+                str(folder), f"{folder}: a link to a folder already listed (a loop, or the same folder twice): skipped"
+            )
             return
         seen.add((st.st_dev, st.st_ino))
         with os.scandir(folder) as it:

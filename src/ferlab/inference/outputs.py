@@ -290,7 +290,14 @@ class ParquetSink:
         table = self.pa.Table.from_arrays(
             [self.pa.array(c, type=f.type) for c, f in zip(cols, self.schema, strict=True)], schema=self.schema
         )
-        atomic_write(self.path / f"part-{self.seq:05d}.parquet", lambda tmp: pq.write_table(table, tmp))
+        part = self.path / f"part-{self.seq:05d}.parquet"
+        try:
+            atomic_write(part, lambda tmp: pq.write_table(table, tmp))
+        except OSError as e:
+            raise OutputError(
+                f"{part}: cannot write ({e.strerror or e}); the parts before it are kept: "
+                "free space (or fix the folder) and continue with --resume"
+            ) from None
         self.seq += 1
         self.rows, self.images, self.started = [], 0, time.monotonic()
 

@@ -259,7 +259,9 @@ class Recognizer:
         if self.card.get("_onnx"):
             return OnnxSession(self.card["_onnx"], **run_on)
         if self.precision == "int8":
-            return OnnxSession(Path(self.card["_path"]).parent / int8_file, **run_on)
+            from ferlab.runtime.cpu import int8_kernels
+
+            return OnnxSession(Path(self.card["_path"]).parent / int8_file, fuse_int8=int8_kernels(), **run_on)
         if (cached := export_cache_path(self.card)).exists():
             return OnnxSession(cached, **run_on)
         from ferlab.checkpoint import onnx_session
@@ -300,7 +302,8 @@ class Recognizer:
         """How and where the classifier runs, in words: "onnxruntime int8 on CPU", "torch fp32 on cuda:0"..."""
         if self._ort is not None:
             provider = self._ort.session.get_providers()[0]
-            return f"onnxruntime {self.precision} on {'CUDA' if provider.startswith('CUDA') else 'CPU'}"
+            kernels = "" if self._ort.fuse_int8 or self.precision != "int8" else " (fp32 kernels: no VNNI)"
+            return f"onnxruntime {self.precision}{kernels} on {'CUDA' if provider.startswith('CUDA') else 'CPU'}"
         return f"torch {self.precision} on {self.device}"
 
     @property

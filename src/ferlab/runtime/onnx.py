@@ -72,9 +72,10 @@ def providers_for(device: str = "cpu") -> list[str]:
     return ["CPUExecutionProvider"]
 
 
-def ort_session(path: str | os.PathLike, threads: int | None = None, device: str = "cpu"):
+def ort_session(path: str | os.PathLike, threads: int | None = None, device: str = "cpu", fuse_int8: bool = True):
     """An onnxruntime session (CPU, or CUDA where asked for and installed), quiet, with a clear
-    error where onnxruntime is missing."""
+    error where onnxruntime is missing. fuse_int8=False runs an int8 (QDQ) model on fp32 kernels
+    (ferlab.runtime.cpu: for CPUs without integer dot-product instructions)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -87,6 +88,8 @@ def ort_session(path: str | os.PathLike, threads: int | None = None, device: str
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
+    if not fuse_int8:
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     return ort.InferenceSession(str(path), opts, providers=providers_for(device))
 
 
@@ -99,9 +102,12 @@ def export_cache_path(card: dict) -> Path:
 
 
 class OnnxSession:
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu") -> None:
+    def __init__(
+        self, path: str | os.PathLike, threads: int | None = None, device: str = "cpu", fuse_int8: bool = True
+    ) -> None:
         self.path = str(path)
-        self.session = ort_session(self.path, threads=threads, device=device)
+        self.fuse_int8 = fuse_int8
+        self.session = ort_session(self.path, threads=threads, device=device, fuse_int8=fuse_int8)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {"input": np.ascontiguousarray(x, dtype=np.float32)})[0]
