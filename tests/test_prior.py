@@ -56,6 +56,8 @@ def test_prior_options_on_the_command_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "needs at least 20 faces, not 1: give a collection" in err
     assert main(["video", "0", "--prior", "collection"]) == 2
     assert "a video is labelled as it plays: use --prior uniform" in capsys.readouterr().err
+    assert main(["serve", "--prior", "collection"]) == 2
+    assert "the server labels each request as it comes: use --prior uniform" in capsys.readouterr().err
     out = tmp_path / "r.jsonl"
     assert main(["predict", str(PHOTO), "--prior", "collection", "--out", str(out)]) == 2
     assert "cannot stream to --out" in capsys.readouterr().err

@@ -78,6 +78,11 @@ def run(args) -> int:
             file=sys.stderr,
         )
     options = options_from_args(args)
+    if options.prior == "collection":
+        raise FerlabError(
+            "--prior collection is estimated over a finished collection (predict, evaluate); the server labels "
+            "each request as it comes: use --prior uniform"
+        )
     _port_free(args.host, args.port)
     from ferlab.serve.app import create_app
     from ferlab.serve.server import serve
