@@ -231,3 +231,18 @@ def test_evaluate_any_labelled_folder_with_aliases_and_skipped_classes(ckpt, tmp
     Image.fromarray(face(0, 1)).save(other / "contempt" / "a.png")
     assert main(["evaluate", "--model", str(ckpt), "--data", str(other)]) == 2
     assert "no images in folders named after the classes" in capsys.readouterr().err
+
+
+def test_the_framing_can_be_varied_for_measuring_it(photo):
+    """benchmarks/framing.py varies the aligned square's size and the last resize's filter."""
+    import cv2
+
+    from ferlab.detectors import build_detector
+    from ferlab.inference.faces import face_crop
+
+    (d,) = build_detector("centerface").detect(photo)
+    base = face_crop(photo, d)
+    assert base.shape == (48, 48)
+    assert not np.array_equal(face_crop(photo, d, context=1.3), base)
+    assert not np.array_equal(face_crop(photo, d, interpolation=cv2.INTER_NEAREST), base)
+    assert np.array_equal(face_crop(photo, d, align=False, context=1.3), face_crop(photo, d, align=False))

@@ -49,11 +49,12 @@ def crop_face(rgb: np.ndarray, box: tuple[int, int, int, int], margin: float = 0
     return cv2.resize(crop, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
 
 
-def align_face(rgb: np.ndarray, landmarks, context: float = 1.0) -> np.ndarray:
+def align_face(rgb: np.ndarray, landmarks, context: float = 1.0, interpolation: int = cv2.INTER_AREA) -> np.ndarray:
     """Rotate the face upright on its eye line and crop it with FER-2013's framing → uint8 48×48.
 
     `context` scales the square (1.0: FER-2013's own framing). Large faces are first reduced with
-    area averaging, so the rotation never aliases."""
+    area averaging, so the rotation never aliases; `interpolation` is the last step's filter, to
+    48 px (benchmarks/framing.py compares context and filter)."""
     pts = np.asarray(landmarks, np.float64)
     left_eye, right_eye = pts[0], pts[1]
     eyes, mouth = (left_eye + right_eye) / 2, (pts[3] + pts[4]) / 2
@@ -75,13 +76,14 @@ def align_face(rgb: np.ndarray, landmarks, context: float = 1.0) -> np.ndarray:
     m = cv2.getRotationMatrix2D((float(c[0]), float(c[1])), float(angle), work / side)
     m[:, 2] += (work - 1) / 2 - c
     upright = cv2.warpAffine(patch, m, (work, work), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    return cv2.resize(upright, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+    return cv2.resize(upright, (FACE_SIZE, FACE_SIZE), interpolation=interpolation)
 
 
-def face_crop(rgb: np.ndarray, det: Detection, *, align: bool = True, margin: float = 0.1) -> np.ndarray:
-    """The model input for one detection: aligned where the detector gives landmarks (and align is on)."""
+def face_crop(rgb: np.ndarray, det: Detection, *, align: bool = True, margin: float = 0.1, **framing) -> np.ndarray:
+    """The model input for one detection: aligned where the detector gives landmarks (and align
+    is on; `framing`: align_face's context and interpolation), else a square around the box."""
     if align and det.landmarks is not None:
-        return align_face(rgb, det.landmarks)
+        return align_face(rgb, det.landmarks, **framing)
     return crop_face(rgb, det.box, margin)
 
 
