@@ -45,7 +45,7 @@ def _drop_logger_tip(record: logging.LogRecord) -> bool:
     return "litlogger" not in record.getMessage().lower()
 
 
-def _use_feature_cache(cfg: dict, module, dm) -> None:
+def _use_feature_cache(cfg: dict, module, dm, progress: bool = True) -> None:
     """Swap the data module's images for cached outputs of the backbone's frozen bottom blocks."""
     from ferlab.data.fer2013 import Split
     from ferlab.models.feature_cache import cached_hidden
@@ -66,7 +66,13 @@ def _use_feature_cache(cfg: dict, module, dm) -> None:
     for name in ("train", "val"):
         split = dm.train_split if name == "train" else dm.val_split
         hidden, hit = cached_hidden(
-            model, split.images, start, root, mean=cfg["normalize"]["mean"], std=cfg["normalize"]["std"]
+            model,
+            split.images,
+            start,
+            root,
+            mean=cfg["normalize"]["mean"],
+            std=cfg["normalize"]["std"],
+            progress=progress,  # --no-progress silences the cache's bar too
         )
         print(
             f"feature cache {'hit' if hit else 'built'}: {name} {tuple(hidden.shape)} after block {start}", flush=True
@@ -180,7 +186,7 @@ def train(
     if t["feature_cache"]:
         if t["distill"]:
             raise FerlabError("train.feature_cache cannot be combined with train.distill (teachers need images)")
-        _use_feature_cache(cfg, module, dm)
+        _use_feature_cache(cfg, module, dm, progress)
 
     # 4. record keeping: what every checkpoint's card says about its training, and the callbacks
     card_training = {
