@@ -155,3 +155,17 @@ def run_cli(*args, cwd: Path | None = None, env: dict | None = None, timeout: fl
         timeout=timeout,
         check=False,
     )
+
+
+def train_args(data, out, *extra) -> list[str]:
+    """`ferlab train` of the study's CNN V2.1 config on `data` into `out`, with more flags."""
+    return [
+        "train",
+        "--config",
+        str(ROOT / "configs" / "cnn_v2_1.yaml"),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        *extra,
+    ]

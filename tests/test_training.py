@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import ROOT, make_kaggle
+from conftest import ROOT, make_kaggle, train_args
 from safetensors.torch import load_file
 
 from ferlab.cli import main
@@ -44,19 +44,7 @@ def _rows(run):
 
 
 def _train_args(data, out, *extra):
-    return [
-        "train",
-        "--config",
-        str(ROOT / "configs" / "cnn_v2_1.yaml"),
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--batch-size",
-        "16",
-        "--no-progress",
-        *extra,
-    ]
+    return train_args(data, out, "--batch-size", "16", "--no-progress", *extra)
 
 
 def test_one_epoch_run_writes_every_artifact(tiny, tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ferlab.cli.common import LABELS_ARGS
+from ferlab.cli.common import add_labels_args
 from ferlab.paths import default_data
 from ferlab.tta import TTA_MODES
 
@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     )
     b.add_argument("--int8", action="store_true", help="also ship an int8 onnxruntime model, and use it by default")
     b.add_argument("--no-calibrate", action="store_true", help="ship without a fitted temperature")
-    b.add_argument("--labels", **LABELS_ARGS)
+    add_labels_args(b, votes=False)
     b.set_defaults(func=run)
 
 

@@ -19,14 +19,20 @@ HELP_DATA = (
     "FER-2013: Kaggle folder or .zip, fer2013.csv, or the FERPlus layout (FER2013Train|Valid|Test/ with label.csv) "
     f"(default: $FERLAB_DATA, else {SHARED_DATA})"
 )
-LABELS_ARGS = {
-    "choices": ["original", "ferplus-majority", "ferplus-soft"],
-    "default": None,
-    "help": "labels on a FER-2013 source: original (one annotator), ferplus-majority (FER+ votes, FERPlus's majority "
+LABELS_HELP = (
+    "labels on a FER-2013 source: original (one annotator), ferplus-majority (FER+ votes, FERPlus's majority "
     "protocol), ferplus-soft (train on the vote distribution); default: original, or ferplus-majority for a FERPlus "
-    "layout (FER2013Train|Valid|Test/ with label.csv). The FER+ votes ship with ferlab",
-}
-VOTES_HELP = "a FER+ vote file (fer2013new.csv) to use instead of the copy ferlab ships"
+    "layout (FER2013Train|Valid|Test/ with label.csv). The FER+ votes ship with ferlab"
+)
+
+
+def add_labels_args(p: argparse.ArgumentParser, *, votes: bool = True) -> None:
+    """--labels (which labels a FER-2013 source is read with) and, where data is read, --votes."""
+    p.add_argument("--labels", choices=["original", "ferplus-majority", "ferplus-soft"], help=LABELS_HELP)
+    if votes:
+        p.add_argument(
+            "--votes", metavar="CSV", help="a FER+ vote file (fer2013new.csv) to use instead of the copy ferlab ships"
+        )
 
 
 def print_json(obj) -> None:

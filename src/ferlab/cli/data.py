@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ferlab.cli.common import LABELS_ARGS, VOTES_HELP, print_json
+from ferlab.cli.common import add_labels_args, print_json
 
 
 def add_parser(sub) -> None:
@@ -14,8 +14,7 @@ def add_parser(sub) -> None:
     s.add_argument("--json", action="store_true", help="print the result as JSON")
     s.add_argument("--plot", metavar="FILE", help="write the class-distribution figure (study Figure 1)")
     s.add_argument("--strict", action="store_true", help="unreadable images are errors, not skipped")
-    s.add_argument("--labels", **LABELS_ARGS)
-    s.add_argument("--votes", metavar="CSV", help=VOTES_HELP)
+    add_labels_args(s)
     s.set_defaults(func=run)
 
 

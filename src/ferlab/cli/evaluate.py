@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ferlab.cli.common import HELP_DATA, LABELS_ARGS, VOTES_HELP, print_json
+from ferlab.cli.common import HELP_DATA, add_labels_args, print_json
 from ferlab.cli.recognition import add_recognizer_args, options_from_args
 from ferlab.paths import default_data
 
@@ -33,8 +33,7 @@ def add_parser(sub) -> None:
     e.add_argument("--json", action="store_true", help="print the result as JSON")
     e.add_argument("--plot", metavar="FILE", help="write the confusion figure (study Figure 6)")
     e.add_argument("--out", metavar="FILE", help="also write the JSON here")
-    e.add_argument("--labels", **LABELS_ARGS)
-    e.add_argument("--votes", metavar="CSV", help=VOTES_HELP)
+    add_labels_args(e)
     e.set_defaults(func=run)
 
 

@@ -6,7 +6,7 @@ import os
 import shlex
 import sys
 
-from ferlab.cli.common import HELP_DATA, LABELS_ARGS, at_least_one, parse_sets
+from ferlab.cli.common import HELP_DATA, add_labels_args, at_least_one, parse_sets
 from ferlab.errors import FerlabError
 
 
@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
         help="keep the training set on the training device and draw and augment batches there (GPU: no host work "
         "per step)",
     )
-    t.add_argument("--labels", **LABELS_ARGS)
+    add_labels_args(t, votes=False)
     t.add_argument("--no-balanced", action="store_true", help="turn off inverse-frequency resampling")
     t.add_argument(
         "--class-weighted-loss",
