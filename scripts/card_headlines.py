@@ -35,9 +35,8 @@ def main() -> None:
     public = evaluate_ref(args.name, args.data, "val", labels=labels)
     record = {"publictest": headline(public) | {"labels": labels}}
     if Path(args.ferplus).exists():
-        record["ferplus_valid"] = headline(evaluate_ref(args.name, args.ferplus, "val")) | {
-            "labels": "ferplus-majority"
-        }
+        valid = evaluate_ref(args.name, args.ferplus, "val")  # the majority protocol of the model's classes
+        record["ferplus_valid"] = headline(valid) | {"labels": valid["labels"]}
     add_card_metrics(args.name, {"headline": {**record, "machine": machine_info()}})
     for where, r in record.items():
         print(

@@ -13,6 +13,7 @@ import argparse
 import numpy as np
 
 from ferlab.card import read_card
+from ferlab.catalogue import learned_labels
 from ferlab.data import load_fer2013
 from ferlab.paths import default_data
 from ferlab.weights_bundle import add_card_metrics
@@ -20,7 +21,7 @@ from ferlab.weights_bundle import add_card_metrics
 
 def training_prior(card: dict, data: str) -> tuple[np.ndarray, str]:
     cfg = (card.get("training") or {}).get("config") or {}
-    d = cfg.get("data") or {}
+    d = {"labels": learned_labels(card), **(cfg.get("data") or {})}
     if d.get("balanced"):
         n = len(card["classes"])
         return np.full(n, 1.0 / n), "uniform: training resampled the classes to balance"

@@ -52,6 +52,64 @@ def test_majority_protocol_outliers_ties_and_non_emotions():
     assert majority_labels(rows).tolist() == [C("happy"), C("angry"), -1, -1, -1, -1, -1]
 
 
+def test_the_8_class_protocol_keeps_contempt_as_its_eighth_class():
+    rows = np.array([votes(contempt=7, neutral=3), votes(happiness=6, contempt=4), votes(unknown=6, contempt=4)])
+    assert majority_labels(rows, 8).tolist() == [7, C("happy"), -1]
+    assert majority_labels(rows).tolist() == [-1, C("happy"), -1]  # 7 classes: contempt's majority is dropped
+    dist, keep = soft_labels(rows, 8)
+    assert dist.shape == (3, 8) and keep.tolist() == [True, True, False]
+    assert dist[0, 7] == pytest.approx(0.7) and dist[1, 7] == pytest.approx(0.4)
+    dist7, keep7 = soft_labels(rows)
+    assert dist7.shape == (3, 7) and keep7.tolist() == [False, True, False]
+
+
+def test_an_8_class_model_trains_on_contempt_is_scored_on_8_classes_and_refuses_7(tmp_path, capsys):
+    import json
+
+    from conftest import PHOTO
+
+    _ferplus_tree(tmp_path / "fp", n=40, classes=8)
+    out = tmp_path / "run"
+    rc = main(
+        ["train", "--config", "configs/cnn_v2_1.yaml", "--data", str(tmp_path / "fp"), "--labels", "ferplus-soft8",
+         "--epochs", "1", "--out", str(out), "--no-progress", "--batch-size", "16"]
+    )  # fmt: skip
+    assert rc == 0
+    card = json.loads((out / "best" / "card.json").read_text())
+    assert card["classes"][-1] == "contempt" and len(card["classes"]) == 8
+    assert card["arch_config"]["num_classes"] == 8 and card["training"]["labels"] == "ferplus-soft8"
+    capsys.readouterr()
+    # an 8-class model is scored on FER+'s 8-class protocol unless told otherwise
+    assert main(["evaluate", "--model", str(out), "--data", str(tmp_path / "fp"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["labels"] == "ferplus-majority8" and res["support"]["contempt"] == 5  # faces 7, 15, 23, 31, 39 of 40
+    # the wrong number of classes, either way, is one line
+    assert main(["evaluate", "--model", str(out), "--data", str(tmp_path / "fp"), "--labels", "ferplus-majority"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "an 8-class model" in err and "use --labels ferplus-majority8" in err, err
+    assert main(["evaluate", "--data", str(tmp_path / "fp"), "--labels", "ferplus-majority8"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fer-vgg-wide-ferplus: a 7-class model" in err and "use --labels original or ferplus-majority" in err
+    assert main(["predict", str(PHOTO), "--model", str(out), "--classes", "7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "gives 8 classes" in err and "--classes 7 without --model uses fer-vgg-wide-ferplus" in err, err
+    assert main(["predict", str(PHOTO), "--classes", "8", "--model", "fer-vgg-wide-ferplus"]) == 2
+    assert "fer-vgg-wide-ferplus: gives 7 classes" in capsys.readouterr().err
+    assert main(["predict", str(PHOTO), "--model", str(out), "--json"]) == 0
+    faces = json.loads(capsys.readouterr().out)[0]["faces"]
+    assert faces and all(set(f["probs"]) == set(card["classes"]) for f in faces)
+    # a labelled folder's contempt/ faces count for an 8-class model, and are skipped and counted for a 7-class one
+    for cls, label in (("happy", C("happy")), ("contempt", 7)):
+        (tmp_path / "folder" / cls).mkdir(parents=True)
+        for j in range(3):
+            (tmp_path / "folder" / cls / f"{j}.png").write_bytes(_png(face(label, 500 + j)))
+    assert main(["evaluate", "--model", str(out), "--data", str(tmp_path / "folder"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["support"]["contempt"] == 3
+    assert main(["evaluate", "--data", str(tmp_path / "folder"), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert "contempt" not in res["support"] and res["skipped_classes"] == {"contempt": 3}, res.get("skipped_classes")
+
+
 def test_soft_labels_are_the_cleaned_7_class_distribution():
     rows = np.array([votes(neutral=6, sadness=3, anger=1), votes(NF=8, happiness=2), votes(contempt=2, happiness=8)])
     dist, keep = soft_labels(rows)
@@ -71,10 +129,14 @@ def _png(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _ferplus_tree(root: Path, splits=("FER2013Train", "FER2013Valid"), n: int = 28) -> dict[str, list]:
+def _ferplus_tree(
+    root: Path, splits=("FER2013Train", "FER2013Valid"), n: int = 28, classes: int = 7
+) -> dict[str, list]:
     """FERPlus folders whose images carry a learnable class and whose votes name it (some rows
-    unusable: not a face, or no majority); returns the expected majority label per split."""
+    unusable: not a face, or no majority); returns the expected majority label per split.
+    classes=8: every eighth face is contempt's (label 7)."""
     emo_col = {
+        7: 7,  # contempt
         C("neutral"): 0,
         C("happy"): 1,
         C("surprise"): 2,
@@ -89,7 +151,7 @@ def _ferplus_tree(root: Path, splits=("FER2013Train", "FER2013Valid"), n: int = 
         d.mkdir(parents=True)
         rows, exp = [], []
         for i in range(n):
-            label = i % 7
+            label = i % classes
             name = f"fer{s_i:02d}{i:05d}.png"
             (d / name).write_bytes(_png(face(label, 1000 * s_i + i)))
             v = [0] * 10

@@ -87,6 +87,35 @@ def test_checkpoint_roundtrip_card_inside_safetensors(tmp_path):
     assert not m2.training
 
 
+def test_a_model_with_a_base_stores_only_the_tensors_that_differ(tmp_path, capsys):
+    from ferlab.labels import CLASSES_8
+
+    base, card = load_model("fer-vgg")
+    m = build(card["architecture"], **{**card["arch_config"], "num_classes": 8})
+    state = base.state_dict()
+    last = list(state)[-1].split(".")[0] + "."  # the last layer's tensors' prefix
+    m.load_state_dict({k: v for k, v in state.items() if not k.startswith(last)}, strict=False)
+    card8 = make_card(
+        card["architecture"],
+        {**card["arch_config"], "num_classes": 8},
+        mean=card["input"]["mean"],
+        std=card["input"]["std"],
+        params=count_parameters(m),
+        classes=CLASSES_8,
+    )
+    f = save_checkpoint(m, {**card8, "base": "fer-vgg"}, tmp_path / "ck")
+    with safe_open(str(f), framework="pt") as sf:
+        stored = set(sf.keys())
+    assert stored == {last + "weight", last + "bias"}  # the new last layer alone
+    m2, card2 = load_model(tmp_path / "ck")
+    assert card2["base"] == "fer-vgg" and card2["classes"][-1] == "contempt"
+    x = torch.randn(2, 1, 48, 48)
+    assert torch.equal(m.eval()(x), m2(x))
+    # a base that is itself based on another is refused in one line
+    with pytest.raises(FerlabError, match="a base model cannot itself have a base"):
+        save_checkpoint(m, {**card8, "base": str(tmp_path / "ck")}, tmp_path / "ck2")
+
+
 def test_later_measurements_go_to_the_card_record_and_leave_the_weights_file_alone(tmp_path):
     from ferlab.card import read_card
     from ferlab.weights_bundle import add_card_metrics, write_card_record

@@ -130,7 +130,12 @@ def test_reproduce_smoke_writes_every_figure_and_report(data, tiny_backbone, tmp
     # the smoke numbers are not set beside the study's without saying what they rest on
     assert "Smoke budget: this checks the plumbing, not accuracy" in report and "validation images" in report
     assert "(weights fitted on these same images: optimistic)" in report
-    assert "| ViT validation accuracy | 0.6634 |" in report
+    assert "(nothing tuned on val: the honest number)" in report
+    assert "| ViT validation accuracy | 0.6634 |" in report and "(vit_stages)" in report
+    # how the study's ViT was trained here, stage by stage, and what its cache cost
+    assert "| stage | epochs | blocks trained | seconds per epoch (median) |" in report
+    assert "| 1 | 1-1 | none (head only) |" in report and "| 2 | 2-2 | 4-4 |" in report
+    assert "each also as its mirror image" in report and "(face and mirror image)" in report
     res = json.loads((out / "results.json").read_text())
     assert set(res["evals"]["val"]) == {
         "cnn_v1",
@@ -140,7 +145,13 @@ def test_reproduce_smoke_writes_every_figure_and_report(data, tiny_backbone, tmp
         "vit_head5",
         "vit_v1_6",
         "vit_v1_6_7",
+        "vit_stages",
     }
+    vit = res["vit"]  # the study's ViT is named by the budget, not picked on val
+    assert vit["key"] == "vit_stages" and vit["resolution"] == 28 and vit["hflip"] and vit["epochs"] == 2
+    assert vit["val"]["accuracy"] == res["evals"]["val"]["vit_stages"]["accuracy"]
+    assert vit["feature_cache"]["splits"]["train"]["views"] == 2
+    assert set(res["ensembles"]["val"]["ensemble_equal"]["weights"]) == {"cnn_v2_1", "vit_stages"}
     # the smoke budget's evaluation subset holds every class, so no model scores a vacuous zero
     for s in res["evals"]["val"].values():
         assert all(n > 0 for n in s["support"].values()) and s["accuracy"] > 0, s["support"]

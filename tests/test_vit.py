@@ -15,7 +15,7 @@ from torch import nn
 from ferlab.cli import main
 from ferlab.errors import FerlabError
 from ferlab.models import build, count_parameters
-from ferlab.models.feature_cache import cache_key, cached_hidden
+from ferlab.models.feature_cache import bytes_per_image, cache_key, cached_hidden
 from ferlab.models.vit import transformer_blocks
 from ferlab.preprocess import to_model_input
 from ferlab.training.callbacks import GradualUnfreeze
@@ -134,10 +134,11 @@ def test_plateau_unfreezes_when_val_loss_stalls(tiny_backbone):
 def test_feature_cache_hit_miss_invalidation(tiny_backbone, tmp_path):
     m = vit(tiny_backbone).eval()
     imgs = torch.randint(0, 256, (6, 48, 48), dtype=torch.uint8)
-    h, hit = cached_hidden(m, imgs, 3, tmp_path, progress=False)
-    assert not hit and h.shape == (6, 17, 32)
-    h2, hit = cached_hidden(m, imgs, 3, tmp_path, progress=False)
-    assert hit and torch.equal(h, h2)
+    h, seconds = cached_hidden(m, imgs, 3, tmp_path, progress=False)
+    assert seconds is not None and h.shape == (6, 17, 32)  # built, and how long it took
+    h2, seconds = cached_hidden(m, imgs, 3, tmp_path, progress=False)
+    assert seconds is None and torch.equal(h, h2)  # read back
+    assert bytes_per_image(m, 3) * 6 == h.numel() * h.element_size()
     with torch.no_grad():  # the cached path gives what the full model gives
         assert torch.allclose(m.forward_from(h.float(), 3), m(to_model_input(imgs)), atol=1e-2)
     other = imgs.clone()
@@ -146,9 +147,10 @@ def test_feature_cache_hit_miss_invalidation(tiny_backbone, tmp_path):
     m2 = vit(tiny_backbone, image_size=40)
     keys.add(cache_key(m2, imgs, 3))
     assert len(keys) == 4  # data, block index and resolution each change the key
-    assert not cached_hidden(m, other, 3, tmp_path, progress=False)[1]
+    assert cached_hidden(m, other, 3, tmp_path, progress=False)[1] is not None
     top, _ = cached_hidden(m, imgs, 4, tmp_path, progress=False)
-    assert top.shape == (6, 64)  # all blocks frozen: pooled features, MLP-speed training
+    # all blocks frozen: pooled features, MLP-speed training
+    assert top.shape == (6, 64) and bytes_per_image(m, 4) == 64 * 4
     m.train()
     cached_hidden(m, other, 1, tmp_path, progress=False)
     assert all(mod.training for mod in m.modules())  # building the cache leaves dropout on for training
@@ -161,6 +163,74 @@ def test_missing_model_offline_message(capsys):
     assert "hub model 'google/vit-base-patch16-224'" in msg and "local Hugging Face folder" in msg
     with pytest.raises(FerlabError, match=r"backbone folder .*nowhere does not exist"):
         build("vit-pretrained", backbone="./nowhere")
+
+
+def _cached_vit_config(tmp_path, tiny_backbone, augment: str = "") -> str:
+    cfg = tmp_path / "vit.yaml"
+    cfg.write_text(f"""
+name: tiny_vit
+model:
+  architecture: vit-pretrained
+  config: {{backbone: "{tiny_backbone}", image_size: 32, head_layers: 3, head_hidden: 16}}
+train:
+  epochs: 3
+  batch_size: 8
+  lr: 0.001
+  backbone_lr: 0.0001
+  freeze: {{start: 0, schedule: {{1: 1}}}}
+  feature_cache: true
+  {augment}
+""")
+    return str(cfg)
+
+
+def test_mirror_images_cached_beside_the_faces_and_each_step_draws_one(tiny_backbone, tmp_path, monkeypatch):
+    monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / "cache"))
+    data = make_kaggle(tmp_path / "fer", {"train": 6, "val": 2})
+    cfg = _cached_vit_config(tmp_path, tiny_backbone, "augment: {hflip: true}")
+    run = tmp_path / "run"
+    assert main(["train", "--config", cfg, "--data", str(data), "--out", str(run), "--no-progress"]) == 0
+    record = json.loads((run / "feature_cache.json").read_text())
+    assert record["hflip"] and record["block"] == 3 and record["resolution"] == 32
+    train, val = record["splits"]["train"], record["splits"]["val"]
+    assert train["views"] == 2 and val["views"] == 1  # mirror images for training only
+    assert train["bytes"] == 2 * train["images"] * 17 * 32 * 2  # fp16 tokens of both views
+    assert all(s is not None for s in train["build_seconds"])
+    assert len(list((tmp_path / "cache" / "features").glob("*.safetensors"))) == 3
+    # a second run reads all three back
+    assert main(["train", "--config", cfg, "--data", str(data), "--out", str(tmp_path / "run2"), "--no-progress"]) == 0
+    again = json.loads((tmp_path / "run2" / "feature_cache.json").read_text())
+    assert again["splits"]["train"]["build_seconds"] == [None, None]
+
+    from ferlab.training.module import FerModule
+
+    module = FerModule("vit-pretrained", {"backbone": str(tiny_backbone), "image_size": 32}, feature_start=3)
+    face, mirror = torch.zeros(64, 17, 32), torch.ones(64, 17, 32)
+    x, _ = module.on_after_batch_transfer((torch.stack([face, mirror], 1), torch.zeros(64, dtype=torch.long)), 0)
+    drawn = x.flatten(1).mean(1)
+    assert x.shape == (64, 17, 32) and set(drawn.tolist()) == {0.0, 1.0}  # each sample one whole view, both seen
+
+
+def test_a_feature_cache_too_big_for_the_disk_is_refused_before_any_work(tiny_backbone, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    monkeypatch.setenv("FERLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10**9, 10**9 - 1000, 1000))
+    data = make_kaggle(tmp_path / "fer", {"train": 6, "val": 2})
+    cfg = _cached_vit_config(tmp_path, tiny_backbone, "augment: {hflip: true}")
+    assert main(["train", "--config", cfg, "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "feature cache needs 106.6 kB and the disk has 1.0 kB free" in err, err
+    assert (2 * 6 * 7 + 2 * 7) * 17 * 32 * 2 == 106_624  # faces and mirrors of 6 per class, val faces: fp16 tokens
+    assert "FERLAB_CACHE" in err and str(tmp_path / "cache" / "features") in err
+    assert not list((tmp_path / "cache" / "features").glob("*"))
+
+
+def test_a_feature_cache_refuses_augmentation_other_than_the_mirror(tiny_backbone, tmp_path, capsys):
+    data = make_kaggle(tmp_path / "fer", {"train": 6, "val": 2})
+    cfg = _cached_vit_config(tmp_path, tiny_backbone, "augment: {hflip: true, rotate: 10}")
+    assert main(["train", "--config", cfg, "--data", str(data), "--out", str(tmp_path / "run"), "--no-progress"]) == 2
+    assert "train.feature_cache allows only augment.hflip" in capsys.readouterr().err
 
 
 def test_train_with_freeze_and_feature_cache(tiny_backbone, tmp_path):

@@ -37,6 +37,15 @@ BUNDLED_DIR = Path(__file__).parent / "weights"
 # Chosen by the rule in benchmarks/default_choice.py on faces unlike FER-2013's own labels (docs/accuracy.md,
 # "Choosing the default"); fer-vgg-wide stays bundled by name as the study's model of FER-2013's labels.
 DEFAULT_MODEL = "fer-vgg-wide-ferplus"
+# FER+'s 8 classes (contempt added): the default's network with an 8-way last layer (scripts/ferplus8.py)
+DEFAULT_MODEL_8 = "fer-vgg-wide-ferplus8"
+
+
+def default_model(classes: int | None = None) -> str:
+    """The bundled default for 7 classes (or unsaid), and for FER+'s 8."""
+    return DEFAULT_MODEL_8 if classes == 8 else DEFAULT_MODEL
+
+
 # What every bundled emotion model is for and not for, printed with its card (`ferlab info`); the
 # README's "Intended use and limitations" says the same at length.
 USE_AND_LIMITS = (
@@ -100,6 +109,9 @@ class ModelCard:
     created: str = ""
     command: str = ""
     format: str = CARD_FORMAT
+    # a bundled model whose weights this one shares: the file holds only the tensors that differ
+    # (the 8-class default is the 7-class one with another last layer: 8 kB instead of 19 MB)
+    base: str | None = None
     extra: dict = field(default_factory=dict)  # keys other tools added (kept, never interpreted)
 
     @classmethod
@@ -133,6 +145,7 @@ class ModelCard:
             inference=InferenceSpec(**inference),
             created=d.get("created", ""),
             command=d.get("command") or "",
+            base=d.get("base"),
             extra={k: v for k, v in d.items() if k not in own and not k.startswith("_")},
         )
 
@@ -150,6 +163,7 @@ class ModelCard:
             "metrics": self.metrics,
             "created": self.created,
             "command": self.command,
+            **({"base": self.base} if self.base else {}),
             **self.extra,
         }
         if self.inference != InferenceSpec():  # a training checkpoint ships as the network is
@@ -168,6 +182,7 @@ def make_card(
     metrics: dict | None = None,
     name: str | None = None,
     command: list[str] | str | None = None,
+    classes: tuple[str, ...] = CLASSES,
     **extra,
 ) -> dict:
     """The card of a new checkpoint; `command` is what made it (argv list or string), as the caller knows it."""
@@ -176,6 +191,7 @@ def make_card(
     inference = extra.pop("inference", None)
     card = ModelCard(
         architecture=architecture,
+        classes=tuple(classes),
         input=InputSpec(mean=mean, std=std),
         name=name or architecture,
         arch_config=arch_config,

@@ -28,6 +28,8 @@ LABEL_NAMES = {
     "original": "FER-2013's own (one annotator per image)",
     "ferplus-majority": "FER+ majority (10 annotators per image)",
     "ferplus-soft": "FER+ vote distributions (10 annotators per image)",
+    "ferplus-majority8": "FER+ majority, 8 classes with contempt (10 annotators per image)",
+    "ferplus-soft8": "FER+ vote distributions, 8 classes with contempt (10 annotators per image)",
 }
 
 
@@ -52,6 +54,7 @@ def catalogue() -> dict:
             {
                 "name": name,
                 "architecture": card["architecture"],
+                "classes": card["classes"],
                 "parameters": card.get("parameters"),
                 "labels_learned": learned_labels(card),
                 "val_accuracy": acc,

@@ -23,10 +23,14 @@ from ferlab.io import atomic_write, atomic_write_json
 
 
 def save_checkpoint(model: nn.Module, card: dict, out_dir: str | os.PathLike) -> Path:
-    """Write out_dir/model.safetensors (card inside) and out_dir/card.json, each atomically."""
+    """Write out_dir/model.safetensors (card inside) and out_dir/card.json, each atomically. A card
+    with a `base` model stores only the tensors that differ from the base's."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if card.get("base"):
+        shared = _base_state(card["base"])
+        state = {k: v for k, v in state.items() if k not in shared or not torch.equal(v, shared[k])}
     meta = {"ferlab_card": json.dumps(card)}
     atomic_write(out / WEIGHTS_FILE, lambda tmp: save_file(state, tmp, metadata=meta))
     atomic_write_json(out / "card.json", card)
@@ -40,6 +44,8 @@ def load_model(ref: str | os.PathLike | None = None, device: str | torch.device 
     card = read_card(ref)
     model = build(card["architecture"], **card.get("arch_config", {}))
     state = load_file(card["_path"], device=str(device))
+    if card.get("base"):
+        state = {**_base_state(card["base"], device), **state}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise FerlabError(
@@ -47,6 +53,13 @@ def load_model(ref: str | os.PathLike | None = None, device: str | torch.device 
             f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
         )
     return model.to(device).eval(), card
+
+
+def _base_state(base: str, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    card = read_card(base)
+    if card.get("base"):
+        raise FerlabError(f"{card['_path']}: a base model cannot itself have a base ({card['base']})")
+    return load_file(card["_path"], device=str(device))
 
 
 def onnx_session(card: dict, model: nn.Module | None = None, **run_on):

@@ -1,9 +1,23 @@
-"""The one class list. FER-2013 order: the integer label of a class is its index here."""
+"""The one class list. FER-2013 order: the integer label of a class is its index here. FER+'s
+8-class protocol (Barsoum et al. 2016) adds contempt after them, as index 7."""
 
 from __future__ import annotations
 
+from ferlab.errors import FerlabError
+
 CLASSES: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 NUM_CLASSES = len(CLASSES)
+CLASSES_8: tuple[str, ...] = (*CLASSES, "contempt")
+
+
+def classes_for(n: int) -> tuple[str, ...]:
+    """The class list of a model or label set with n classes: FER-2013's 7 or FER+'s 8."""
+    if n == len(CLASSES):
+        return CLASSES
+    if n == len(CLASSES_8):
+        return CLASSES_8
+    raise FerlabError(f"{n} classes: ferlab knows FER-2013's 7 ({', '.join(CLASSES)}) and FER+'s 8 (with contempt)")
+
 
 DISPLAY = {
     "angry": "Angry",
@@ -13,6 +27,7 @@ DISPLAY = {
     "sad": "Sad",
     "surprise": "Surprise",
     "neutral": "Neutral",
+    "contempt": "Contempt",
 }
 
 # One colour per class, used by every figure and annotation so plots read alike.
@@ -24,6 +39,7 @@ COLOURS = {
     "sad": "#1f77b4",
     "surprise": "#ff7f0e",
     "neutral": "#7f7f7f",
+    "contempt": "#17becf",
 }
 
 # Folder names seen in real FER-style downloads (lower-cased) -> canonical class.
@@ -42,6 +58,8 @@ ALIASES = {
     "surprised": "surprise",
     "neutrality": "neutral",
     "calm": "neutral",
+    "contempt": "contempt",
+    "contemptuous": "contempt",
 }
 
 

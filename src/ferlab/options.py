@@ -64,6 +64,9 @@ class RecognizerOptions:
     # the class prior faces are labelled under: "none" (the model's training set's), "uniform", or
     # "collection" (estimated from the faces of a whole collection: ferlab.runtime.prior)
     prior: str = "none"
+    # 7 (FER-2013's classes) or 8 (FER+'s, with contempt): without a model, the bundled default for
+    # that many; with one, a check that it gives that many; None: the model's own
+    classes: int | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -83,6 +86,8 @@ class RecognizerOptions:
             raise FerlabError(f"max_faces must be a whole number ≥ 1, got {self.max_faces!r}")
         if not 0.0 <= float(self.margin) <= 1.0:
             raise FerlabError(f"margin must be a fraction of the face's side in [0, 1], got {self.margin!r}")
+        if self.classes not in (None, 7, 8):
+            raise FerlabError(f"classes must be 7 (FER-2013's) or 8 (FER+'s, with contempt), got {self.classes!r}")
         if self.prior not in PRIORS:
             raise FerlabError(f"unknown prior {self.prior!r}; use {', '.join(PRIORS)}")
         if self.threads is not None and (not _whole(self.threads) or self.threads < 1):

@@ -13,6 +13,7 @@ import torch
 from ferlab.card import WEIGHTS_FILE, read_card
 from ferlab.checkpoint import load_model, save_checkpoint
 from ferlab.data import load_fer2013
+from ferlab.data.ferplus import evaluation_labels
 from ferlab.evaluation import evaluate_model
 from ferlab.io import atomic_write, atomic_write_json
 from ferlab.measure import machine_info, median_ms
@@ -39,6 +40,7 @@ def bundle(
     int8: bool = False,
     calibrate: bool = True,
     labels: str | None = None,
+    base: str | None = None,
 ) -> Path:
     """`tta`, `backend` and `int8`: how the Recognizer runs the model unless told otherwise
     (the card reports fp32 torch accuracy under every TTA mode whichever is chosen, and the
@@ -47,17 +49,19 @@ def bundle(
     calibrate: fit a temperature on one seeded stratified half of val, report ECE on the other.
     labels: the val labels the card reports and calibration fits (None: the source's own;
     ferplus-soft evaluates by the majority protocol); with FER+ labels the card also gives the
-    accuracy on the original FER-2013 labels of the same source."""
+    accuracy on the original FER-2013 labels of the same source.
+    base: a bundled model this one shares most weights with; only the tensors that differ are written."""
 
     model, card = load_model(source)
-    if labels == "ferplus-soft":
-        labels = "ferplus-majority"
+    labels = evaluation_labels(labels, card["classes"], source)
     fer = load_fer2013(data, labels=labels)
     val = fer.split("val")
     by_mode = {m: evaluate_model(model, card, val.images, val.labels, tta=m) for m in TTA_MODES}
     plain, mode = by_mode["none"], tta_mode(tta)
     card = {k: v for k, v in card.items() if not k.startswith("_")}
     card["name"] = name
+    if base:
+        card["base"] = base
     card["inference"] = {"backend": backend, "precision": "int8" if int8 else "fp32", "tta": mode}
     card["metrics"] = {
         # the TTA mode's one home is card["inference"]["tta"]

@@ -27,6 +27,12 @@ def add_parser(sub) -> None:
     )
     b.add_argument("--int8", action="store_true", help="also ship an int8 onnxruntime model, and use it by default")
     b.add_argument("--no-calibrate", action="store_true", help="ship without a fitted temperature")
+    b.add_argument(
+        "--base",
+        metavar="NAME",
+        help="a bundled model this one shares most weights with (e.g. the same network with another last layer): "
+        "only the tensors that differ are stored, the rest read from NAME",
+    )
     add_labels_args(b, votes=False)
     b.set_defaults(func=run)
 
@@ -47,6 +53,7 @@ def run(args) -> int:
         int8=args.int8,
         calibrate=not args.no_calibrate,
         labels=args.labels,
+        base=args.base,
     )
     print(f"bundled {args.source} as {args.name}: {out}")
     if not args.out:

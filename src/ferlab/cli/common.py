@@ -8,6 +8,7 @@ import json
 import math
 import sys
 
+from ferlab.data.ferplus import LABEL_MODES
 from ferlab.errors import FerlabError
 from ferlab.paths import SHARED_DATA
 
@@ -21,14 +22,16 @@ HELP_DATA = (
 )
 LABELS_HELP = (
     "labels on a FER-2013 source: original (one annotator), ferplus-majority (FER+ votes, FERPlus's majority "
-    "protocol), ferplus-soft (train on the vote distribution); default: original, or ferplus-majority for a FERPlus "
-    "layout (FER2013Train|Valid|Test/ with label.csv). The FER+ votes ship with ferlab"
+    "protocol), ferplus-soft (train on the vote distribution), ferplus-majority8 / ferplus-soft8 (the same with "
+    "contempt, FER+'s 8 classes); default: original, or ferplus-majority for a FERPlus layout "
+    "(FER2013Train|Valid|Test/ with label.csv), the 8-class protocol for an 8-class model. The FER+ votes ship "
+    "with ferlab"
 )
 
 
 def add_labels_args(p: argparse.ArgumentParser, *, votes: bool = True) -> None:
     """--labels (which labels a FER-2013 source is read with) and, where data is read, --votes."""
-    p.add_argument("--labels", choices=["original", "ferplus-majority", "ferplus-soft"], help=LABELS_HELP)
+    p.add_argument("--labels", choices=LABEL_MODES, help=LABELS_HELP)
     if votes:
         p.add_argument(
             "--votes", metavar="CSV", help="a FER+ vote file (fer2013new.csv) to use instead of the copy ferlab ships"

@@ -35,6 +35,7 @@ def run(args) -> int:
         print(
             f"  {b['name']:<22} {b['architecture']:<10} learned {b['labels_learned']:<17} {acc}"
             + ("  (default)" if b["default"] else "")
+            + (f"  ({len(b['classes'])} classes, with contempt: --classes 8)" if len(b["classes"]) == 8 else "")
         )
     if not bundled:
         print("  (none)")

@@ -88,6 +88,13 @@ def add_recognizer_args(p: argparse.ArgumentParser, *, mode: str = "photo", mode
         "(every emotion equally likely; per face), collection (estimated from all the faces of the run by EM: "
         "for a folder or a dataset, not one photo); docs/accuracy.md measures each",
     )
+    p.add_argument(
+        "--classes",
+        type=int,
+        choices=(7, 8),
+        help="7 (FER-2013's emotions) or 8 (FER+'s, with contempt): without --model, the bundled model for that many "
+        "(fer-vgg-wide-ferplus, fer-vgg-wide-ferplus8); with --model, a check that it gives that many",
+    )
     p.set_defaults(_mode=mode)
 
 
@@ -111,6 +118,7 @@ def options_from_args(args: argparse.Namespace) -> RecognizerOptions:
         max_faces=args.max_faces,
         device=args.device,
         prior=args.prior,
+        classes=args.classes,
     )
 
 

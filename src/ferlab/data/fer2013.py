@@ -26,7 +26,7 @@ from PIL import Image
 
 from ferlab.data.ferplus import FERPLUS_MODES, SPLIT_DIRS, check_mode, find_ferplus_root, join_votes, relabel
 from ferlab.errors import FerlabError
-from ferlab.labels import CLASSES, NUM_CLASSES, canonical_class
+from ferlab.labels import CLASSES, NUM_CLASSES, canonical_class, classes_for
 from ferlab.paths import IMAGE_EXTS, cache_dir
 
 if TYPE_CHECKING:
@@ -47,14 +47,14 @@ class Split:
     images: torch.Tensor  # uint8, N×48×48
     labels: torch.Tensor  # int64, N
     names: list[str]
-    soft: torch.Tensor | None = None  # float32 N×7 label distributions (FER+ votes), training only
+    soft: torch.Tensor | None = None  # float32 N×7 (or N×8) label distributions (FER+ votes), training only
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def class_counts(self) -> dict[str, int]:
         counts = np.bincount(np.asarray(self.labels), minlength=NUM_CLASSES).tolist()
-        return dict(zip(CLASSES, counts, strict=True))
+        return dict(zip(classes_for(len(counts)), counts, strict=True))  # 8 with FER+'s contempt
 
     def subset(self, index) -> Split:
         index = np.asarray(index, dtype=np.int64)
@@ -506,7 +506,7 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
     """Indices (keep, carved): `fraction` of every class carved out, reproducibly."""
     rng = np.random.default_rng(seed)
     carved = []
-    for c in range(NUM_CLASSES):
+    for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
         rng.shuffle(idx)
         carved.append(idx[: round(len(idx) * fraction)])

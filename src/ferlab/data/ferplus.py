@@ -11,7 +11,8 @@ order, then a label mode that turns votes into what training and evaluation use.
 The vote file and the join table ship inside ferlab (MIT, `ferplus_labels/`), so `--labels
 ferplus-majority` works on the plain Kaggle download or `fer2013.csv` with nothing to fetch.
 
-Label modes (classes stay the 7 in FER-2013 order):
+Label modes (the 7 classes in FER-2013 order; a mode ending in 8 keeps contempt as an eighth class,
+index 7, FER+'s own 8-class protocol, the one Barsoum et al. report):
 - `original`: the FER-2013 label (one annotator);
 - `ferplus-majority`: FERPlus's `majority` protocol — vote counts of 1 are set to 0 (outliers),
   the top class is kept only with more than half of the remaining votes; images whose top class
@@ -19,7 +20,8 @@ Label modes (classes stay the 7 in FER-2013 order):
   A tie can never pass "more than half", so tied images are dropped too;
 - `ferplus-soft`: train on the vote distribution over the 7 classes (after the same outlier
   removal), for images where those 7 classes hold more than half of the remaining votes; the
-  val and test splits keep the majority protocol, so selection and reports stay comparable.
+  val and test splits keep the majority protocol, so selection and reports stay comparable;
+- `ferplus-majority8`, `ferplus-soft8`: the same over 8 classes, contempt included.
 """
 
 from __future__ import annotations
@@ -34,14 +36,12 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.errors import FerlabError
-from ferlab.labels import CLASSES
+from ferlab.labels import CLASSES, CLASSES_8
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 # FER+ vote column → index in CLASSES; contempt, unknown and NF have no FER-2013 class
-COLUMN_CLASS = {0: "neutral", 1: "happy", 2: "surprise", 3: "sad", 4: "angry", 5: "disgust", 6: "fear"}
-EMOTION_COLUMNS = np.array(list(COLUMN_CLASS))
-TO_CLASSES = np.array([CLASSES.index(COLUMN_CLASS[c]) for c in EMOTION_COLUMNS])
-LABEL_MODES = ("original", "ferplus-majority", "ferplus-soft")
+COLUMN_CLASS = {0: "neutral", 1: "happy", 2: "surprise", 3: "sad", 4: "angry", 5: "disgust", 6: "fear", 7: "contempt"}
+LABEL_MODES = ("original", "ferplus-majority", "ferplus-soft", "ferplus-majority8", "ferplus-soft8")
 FERPLUS_MODES = LABEL_MODES[1:]
 SPLIT_DIRS = {"FER2013Train": "train", "FER2013Valid": "val", "FER2013Test": "test"}
 USAGE_SPLIT = {"Training": "train", "PublicTest": "val", "PrivateTest": "test"}
@@ -54,6 +54,36 @@ def check_mode(mode: str) -> str:
     return mode
 
 
+def mode_classes(mode: str | None) -> tuple[str, ...]:
+    """The classes a label mode gives: FER+'s 8 for the modes ending in 8, else FER-2013's 7."""
+    return CLASSES_8 if (mode or "").endswith("8") else CLASSES
+
+
+def evaluation_labels(mode: str | None, classes, model: str) -> str | None:
+    """The label mode a model is scored on: a soft mode's majority protocol (soft labels are a
+    training target), FER+'s 8-class protocol by default for an 8-class model; labels with other
+    classes than the model's are refused in one line."""
+    n = len(classes)
+    if mode is None:
+        return "ferplus-majority8" if n == len(CLASSES_8) else None
+    mode = mode.replace("-soft", "-majority")
+    if len(mode_classes(mode)) != n:
+        fits = "ferplus-majority8" if n == len(CLASSES_8) else "original or ferplus-majority"
+        article = "an" if n == len(CLASSES_8) else "a"
+        raise FerlabError(
+            f"{model}: {article} {n}-class model ({', '.join(classes)}) cannot be scored on {mode} labels "
+            f"({len(mode_classes(mode))} classes); use --labels {fits}"
+        )
+    return mode
+
+
+def _columns(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The vote columns that are classes, and each one's index in the class list."""
+    classes = CLASSES_8 if n_classes == len(CLASSES_8) else CLASSES
+    cols = np.array([c for c, name in COLUMN_CLASS.items() if name in classes])
+    return cols, np.array([classes.index(COLUMN_CLASS[c]) for c in cols])
+
+
 # ----------------------------------------------------------------------------- votes → labels
 
 
@@ -63,29 +93,32 @@ def _clean(votes: np.ndarray) -> np.ndarray:
     return v
 
 
-def majority_labels(votes: np.ndarray) -> np.ndarray:
-    """(N, 10) vote counts → (N,) class index in CLASSES, or -1 where the majority protocol drops
-    the image (no class with more than half the votes left after outlier removal, or a majority
-    for contempt, unknown or not-a-face)."""
+def majority_labels(votes: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
+    """(N, 10) vote counts → (N,) class index (in CLASSES, or CLASSES_8 with n_classes 8), or -1
+    where the majority protocol drops the image (no class with more than half the votes left after
+    outlier removal, or a majority for unknown, not-a-face or, with 7 classes, contempt)."""
+    cols, to_class = _columns(n_classes)
     v = _clean(votes)
     total = v.sum(1)
     top = v.argmax(1)
     has_majority = v[np.arange(len(v)), top] * 2 > total
     out = np.full(len(v), -1, dtype=np.int64)
-    emotion = has_majority & (top < len(EMOTION_COLUMNS)) & (total > 0)
-    out[emotion] = TO_CLASSES[top[emotion]]
+    emotion = has_majority & (top < len(cols)) & (total > 0)
+    out[emotion] = to_class[top[emotion]]
     return out
 
 
-def soft_labels(votes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 10) votes → ((N, 7) float32 distribution in CLASSES order, (N,) keep mask): the 7
+def soft_labels(votes: np.ndarray, n_classes: int = len(CLASSES)) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 10) votes → ((N, n_classes) float32 distribution in class order, (N,) keep mask): the
     emotions' votes after outlier removal, normalised, where they hold more than half of all
-    remaining votes (so images most voters called unknown, not a face or contempt drop out)."""
+    remaining votes (so images most voters called unknown, not a face or — with 7 classes —
+    contempt drop out)."""
+    cols, to_class = _columns(n_classes)
     v = _clean(votes)
-    emo = v[:, EMOTION_COLUMNS]
+    emo = v[:, cols]
     keep = (emo.sum(1) * 2 > v.sum(1)) & (emo.sum(1) > 0)
-    dist = np.zeros((len(v), len(CLASSES)), dtype=np.float32)
-    dist[:, TO_CLASSES] = emo / np.maximum(emo.sum(1, keepdims=True), 1)
+    dist = np.zeros((len(v), n_classes), dtype=np.float32)
+    dist[:, to_class] = emo / np.maximum(emo.sum(1, keepdims=True), 1)
     return dist, keep
 
 
@@ -216,13 +249,14 @@ def relabel(labels: np.ndarray, votes: np.ndarray, mode: str, split: str) -> tup
     ones to drop. Soft targets are for training only: val and test use the majority protocol."""
     unmatched = votes[:, 0] < 0
     v = np.where(unmatched[:, None], 0, votes)
-    if mode == "ferplus-soft" and split == "train":
-        dist, keep = soft_labels(v)
+    k = len(mode_classes(mode))
+    if mode.startswith("ferplus-soft") and split == "train":
+        dist, keep = soft_labels(v, k)
         keep &= ~unmatched
         new = np.where(keep, dist.argmax(1), -1)
         soft = dist
     else:
-        new = majority_labels(v)
+        new = majority_labels(v, k)
         new[unmatched] = -1
         soft = None
     counts = {

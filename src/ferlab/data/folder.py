@@ -22,7 +22,7 @@ FER_LAYOUT_DIRS = {"train", "training", "test", "testing", "val", "valid", "vali
 class LabelledFolder:
     root: Path
     files: list[Path]
-    labels: np.ndarray  # index into CLASSES
+    labels: np.ndarray  # index into the classes it was read with
     class_dirs: dict[str, str] = field(default_factory=dict)  # folder name → class
     skipped_classes: dict[str, int] = field(default_factory=dict)  # folder name → images not used
 
@@ -40,7 +40,9 @@ def _images(d: Path) -> list[Path]:
     return sorted(f for f in d.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_EXTS)
 
 
-def read_labelled_folder(path: str | Path) -> LabelledFolder:
+def read_labelled_folder(path: str | Path, classes: tuple[str, ...] = CLASSES) -> LabelledFolder:
+    """Class folders → files and label indices into `classes` (an 8-class model's include contempt);
+    folders of other classes are skipped and counted."""
     root = Path(path)
     if not root.is_dir():
         raise FerlabError(f"{root}: not a folder")
@@ -48,15 +50,15 @@ def read_labelled_folder(path: str | Path) -> LabelledFolder:
     for d in sorted(x for x in root.iterdir() if x.is_dir()):
         images = _images(d)
         cls = canonical_class(d.name)
-        if cls is None:
+        if cls not in classes:
             skipped[d.name] = len(images)
             continue
         dirs[d.name] = cls
         files += images
-        labels += [CLASSES.index(cls)] * len(images)
+        labels += [classes.index(cls)] * len(images)
     if not files:
         raise FerlabError(
-            f"{root}: no images in folders named after the classes ({', '.join(CLASSES)}, or aliases such as "
+            f"{root}: no images in folders named after the classes ({', '.join(classes)}, or aliases such as "
             f"anger, happiness, surprised)" + (f"; skipped folders: {', '.join(skipped)}" if skipped else "")
         )
     return LabelledFolder(root, files, np.asarray(labels, np.int64), dirs, skipped)

@@ -21,7 +21,7 @@ def inverse_frequency_weights(labels: torch.Tensor) -> torch.Tensor:
 def class_loss_weights(labels: torch.Tensor) -> torch.Tensor:
     """Per-class loss weights N / (K · count), the usual 'balanced' weighting (mean ≈ 1)."""
     counts = torch.bincount(labels, minlength=NUM_CLASSES).clamp(min=1).float()
-    return counts.sum() / (NUM_CLASSES * counts)
+    return counts.sum() / (len(counts) * counts)  # K: 7, or 8 with FER+'s contempt
 
 
 class EpochBatchSampler:

@@ -46,6 +46,7 @@ def evaluate_ref(
     that are pixel-identical to a training image (FER-2013 repeats some faces across splits)."""
     from ferlab.data import load_fer2013
     from ferlab.data.fer2013 import is_ferplus_source
+    from ferlab.data.ferplus import evaluation_labels
     from ferlab.data.folder import is_labelled_folder
     from ferlab.evaluation.scores import scores
     from ferlab.inference.recognizer import Recognizer
@@ -57,8 +58,7 @@ def evaluate_ref(
         from ferlab.errors import FerlabError
 
         raise FerlabError(f"{data_path}: --detect needs a labelled image folder (<root>/<class>/<image>)")
-    if labels == "ferplus-soft":
-        labels = "ferplus-majority"  # soft labels are a training target; evaluation uses the majority protocol
+    labels = evaluation_labels(labels, rec.classes, rec.card["name"])
     data = load_fer2013(data_path, labels=labels, votes=votes)
     sp = data.split(split)
     probs, prior = _under_prior(rec, recognizer_probs(rec, np.asarray(sp.images)))
@@ -119,9 +119,8 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
     from ferlab.evaluation.scores import scores
     from ferlab.inference.faces import to_face_array
     from ferlab.inference.images import load_image
-    from ferlab.labels import CLASSES
 
-    folder = read_labelled_folder(root)
+    folder = read_labelled_folder(root, tuple(rec.classes))  # an 8-class model reads contempt folders too
     crops, keep, unreadable, no_face, sides = [], [], [], 0, []
     for i, f in enumerate(tqdm(folder.files, desc="images", unit="img", disable=not progress)):
         try:
@@ -150,10 +149,10 @@ def _evaluate_folder(rec, root: str, *, detect: bool, progress: bool) -> dict:
                 f"{root}: images are {median_side:.0f} px on their longer side (median): whole photos, not face "
                 "crops? each was classified as one face; --detect finds the faces first"
             )
-    probs = recognizer_probs(rec, np.stack(crops)) if crops else np.zeros((0, len(CLASSES)), np.float32)
+    probs = recognizer_probs(rec, np.stack(crops)) if crops else np.zeros((0, len(rec.classes)), np.float32)
     probs, prior = _under_prior(rec, probs)
     m = scores(probs, labels)
-    present = [c for c in CLASSES if m["support"][c] > 0]
+    present = [c for c in rec.classes if m["support"][c] > 0]
     counted = len(folder.files) - len(unreadable)
     return {
         **rec.settings(),

@@ -10,28 +10,31 @@ from __future__ import annotations
 
 import numpy as np
 
-from ferlab.labels import CLASSES, NUM_CLASSES
+from ferlab.labels import classes_for
 
 
 def scores(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Scores over the classes the probabilities' width names: FER-2013's 7 or FER+'s 8."""
     probs = np.asarray(probs, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.int64)
+    classes = classes_for(probs.shape[1])
+    k = len(classes)
     n = len(labels)
     pred = probs.argmax(1) if n else np.zeros(0, np.int64)
-    cm = np.bincount(labels * NUM_CLASSES + pred, minlength=NUM_CLASSES**2).reshape(NUM_CLASSES, NUM_CLASSES)
+    cm = np.bincount(labels * k + pred, minlength=k**2).reshape(k, k)
     support = cm.sum(1)
     tp = np.diag(cm).astype(np.float64)
     fp, fn = cm.sum(0) - tp, support - tp
     # torchmetrics' macro F1: a class neither present nor predicted takes no part in the mean
     seen = (tp + fp + fn) > 0
-    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(NUM_CLASSES), where=seen)
+    f1 = np.divide(2 * tp, 2 * tp + fp + fn, out=np.zeros(k), where=seen)
     per_class = tp / np.maximum(support, 1)
     nll = float(-np.log(np.clip(probs[np.arange(n), labels], 1e-12, None)).mean()) if n else float("nan")
     return {
         "n": int(n),
         "accuracy": float((pred == labels).mean()) if n else float("nan"),
-        "per_class": dict(zip(CLASSES, per_class.tolist(), strict=True)),
-        "support": dict(zip(CLASSES, support.tolist(), strict=True)),
+        "per_class": dict(zip(classes, per_class.tolist(), strict=True)),
+        "support": dict(zip(classes, support.tolist(), strict=True)),
         "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
         "loss": nll,
         "confusion": cm.tolist(),

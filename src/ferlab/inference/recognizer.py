@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from ferlab.card import ModelCard, read_card
+from ferlab.card import ModelCard, default_model, read_card
 from ferlab.detectors import build_detector, check_searchable, detector_spec, resolved
 from ferlab.detectors.base import Detection, FaceDetector, sort_detections
 from ferlab.errors import FerlabError
@@ -211,7 +211,8 @@ class Recognizer:
             raise TypeError(f"Recognizer got unknown settings: {', '.join(sorted(unknown))}")
         self.options = opts = opts.replace(**settings) if settings else opts
         detector_spec(opts.detector.name)  # an unknown name fails here, not at the first image
-        self.card = read_card(opts.model)
+        self.card = read_card(opts.model if opts.model is not None else default_model(opts.classes))
+        _check_classes(self.card, opts.classes)
         shipped = ModelCard.from_dict(self.card, self.card["_path"]).inference  # how the model ships
         backend = opts.backend or shipped.backend
         if self.card.get("_onnx") and backend != "onnxruntime":
@@ -533,6 +534,16 @@ class Recognizer:
             if r.status == "error":
                 raise FerlabError(r.error)
         return [r.faces for r in results]
+
+
+def _check_classes(card: dict, want: int | None) -> None:
+    """A model asked for another number of classes than it gives: one line naming the one that does."""
+    have = card["classes"]
+    if want is not None and len(have) != want:
+        raise FerlabError(
+            f"{card['name']}: gives {len(have)} classes ({', '.join(have)}), not the {want} asked for; "
+            f"--classes {want} without --model uses {default_model(want)}"
+        )
 
 
 def _torch_device(device: str) -> str:

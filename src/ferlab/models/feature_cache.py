@@ -4,7 +4,8 @@ With the first `start` blocks frozen (and no augmentation), their output for eac
 changes, so it is computed once and training runs only the top blocks and the head — on CPU,
 the difference between hours and minutes per epoch. The key holds the backbone (name, config
 and a digest of its weights), the input resolution, the block index and a digest of the image
-bytes; any change gives a new key, and so a recomputation.
+bytes; any change gives a new key, and so a recomputation. A mirror-image view is cached as a
+second set of images (its bytes differ, so does its key): the one augmentation a cache allows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from ferlab.errors import FerlabError
 from ferlab.io import atomic_write
 from ferlab.preprocess import to_model_input
 
@@ -71,14 +74,48 @@ def compute_hidden(
     return torch.cat(out)
 
 
+def cache_file(model, images: torch.Tensor, start: int, cache_dir: str | os.PathLike) -> Path:
+    return Path(cache_dir) / f"{cache_key(model, images, start)}.safetensors"
+
+
+@torch.no_grad()
+def bytes_per_image(model, start: int) -> int:
+    """What one image's cached features take on disk: fp16 tokens, or fp32 pooled features at the top."""
+    was_training = model.training
+    model.eval()
+    h = model.run_blocks(model.embed(torch.zeros(1, 1, 48, 48)), 0, start)
+    model.train(was_training)
+    return model.pooled(h).numel() * 4 if start >= len(model.blocks) else h.numel() * 2
+
+
+def check_space(cache_dir: str | os.PathLike, need: int) -> None:
+    """Refuse, before any work, a cache that cannot fit: one line with the size it needs."""
+    root = Path(cache_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(root).free
+    if need > free:
+        raise FerlabError(
+            f"{root}: the feature cache needs {_size(need)} and the disk has {_size(free)} free "
+            "(free space, or set FERLAB_CACHE to a folder on a larger disk)"
+        )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def cached_hidden(
     model, images: torch.Tensor, start: int, cache_dir: str | os.PathLike, **kw
-) -> tuple[torch.Tensor, bool]:
-    """(features, hit): read from the cache when the key matches, else compute and store."""
-    f = Path(cache_dir) / f"{cache_key(model, images, start)}.safetensors"
+) -> tuple[torch.Tensor, float | None]:
+    """(features, seconds): read from the cache when the key matches (seconds None), else
+    compute, store, and say how long computing took."""
+    f = cache_file(model, images, start, cache_dir)
     if f.exists():
         try:
-            return load_file(str(f))["hidden"], True
+            return load_file(str(f))["hidden"], None
         except Exception:  # a damaged cache file is recomputed
             pass
     t0 = time.perf_counter()
@@ -93,4 +130,4 @@ def cached_hidden(
         atomic_write(f, lambda tmp: save_file({"hidden": hidden.contiguous()}, tmp))
     except OSError:
         pass  # read-only cache: slower next time, not wrong
-    return hidden, False
+    return hidden, round(seconds, 1)

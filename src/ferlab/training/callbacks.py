@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import TQDMProgressBar
 
 from ferlab.card import make_card
 from ferlab.checkpoint import save_checkpoint
+from ferlab.data.ferplus import mode_classes
 from ferlab.io import atomic_write, atomic_write_text
 from ferlab.models import count_parameters
 from ferlab.run_dir import RunDir
@@ -92,6 +93,7 @@ class RunRecorder(L.Callback):
             training={**self.card_training, "epoch": epoch},
             metrics=metrics,
             command=self.card_training.get("command"),
+            classes=mode_classes(self.card_training.get("labels")),
         )
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from ferlab.data.ferplus import LABEL_MODES
 from ferlab.errors import FerlabError
 from ferlab.paths import default_data
 
@@ -59,8 +60,9 @@ class DataSection:
     strict: bool = False
     on_device: bool = False  # keep the training set on the training device; batches drawn there
     # original (FER-2013's one annotator), ferplus-majority or ferplus-soft (train on the 10 FER+ votes'
-    # distribution; val keeps the majority protocol): ferlab.data.ferplus; null = the source's own
-    labels: str | None = field(default=None, metadata={"choices": ("original", "ferplus-majority", "ferplus-soft")})
+    # distribution; val keeps the majority protocol), or their 8-class forms with contempt
+    # (ferplus-majority8, ferplus-soft8): ferlab.data.ferplus; null = the source's own
+    labels: str | None = field(default=None, metadata={"choices": LABEL_MODES})
     ferplus_votes: str | None = None  # a fer2013new.csv instead of the copy ferlab ships
 
 

@@ -125,7 +125,13 @@ class FerModule(L.LightningModule):
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
         images, labels, *soft = batch  # soft: offline distillation targets, training batches only
         if self.hparams.feature_start is not None:
-            return images, labels
+            if images.dim() == 4:  # cached features of each face and its mirror image: one of the two
+                g = self._generator(images.device).manual_seed(
+                    hash((self.hparams.seed, self.current_epoch, self.global_step)) & 0x7FFFFFFF
+                )
+                mirror = (torch.rand(len(images), generator=g) < 0.5).long().to(images.device)
+                images = images[torch.arange(len(images), device=images.device), mirror]
+            return (images, labels, *soft)
         x = to_model_input(images, self.hparams.mean, self.hparams.std)
         if self.trainer is not None and self.trainer.training and self.augment.active:
             g = self._generator(x.device).manual_seed(

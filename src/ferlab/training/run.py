@@ -10,7 +10,9 @@ import warnings
 import torch
 
 from ferlab.data.augment import AugmentConfig
+from ferlab.data.ferplus import mode_classes
 from ferlab.errors import FerlabError
+from ferlab.labels import NUM_CLASSES
 from ferlab.run_dir import RunDir
 from ferlab.training.config import cached_block, dump_config
 
@@ -45,10 +47,14 @@ def _drop_logger_tip(record: logging.LogRecord) -> bool:
     return "litlogger" not in record.getMessage().lower()
 
 
-def _use_feature_cache(cfg: dict, module, dm, progress: bool = True) -> None:
-    """Swap the data module's images for cached outputs of the backbone's frozen bottom blocks."""
+def _use_feature_cache(cfg: dict, module, dm, run: RunDir, progress: bool = True) -> None:
+    """Swap the data module's images for cached outputs of the backbone's frozen bottom blocks;
+    with augment.hflip, the training split holds each face's and its mirror image's, (N, 2, T, D),
+    and each step draws one of the two (FerModule.on_after_batch_transfer). What the cache cost
+    goes to the run's feature_cache.json."""
     from ferlab.data.fer2013 import Split
-    from ferlab.models.feature_cache import cached_hidden
+    from ferlab.io import atomic_write_json
+    from ferlab.models.feature_cache import bytes_per_image, cache_file, cached_hidden, check_space
     from ferlab.paths import cache_dir
 
     t = cfg["train"]
@@ -58,27 +64,47 @@ def _use_feature_cache(cfg: dict, module, dm, progress: bool = True) -> None:
         raise FerlabError("train.feature_cache needs a pretrained backbone and a train.freeze setting")
     if fz["plateau_patience"]:
         raise FerlabError("train.feature_cache cannot be combined with plateau unfreezing (unbounded depth)")
-    if AugmentConfig.from_dict(t["augment"]).active:
-        raise FerlabError("train.feature_cache needs augmentation off: cached features are of unaugmented images")
+    aug = AugmentConfig.from_dict(t["augment"])
+    if aug.active and aug != AugmentConfig(hflip=True):
+        raise FerlabError(
+            "train.feature_cache allows only augment.hflip (the mirror image is cached too): "
+            "cached features are of unaugmented images"
+        )
     start = cached_block(fz, len(model.blocks))
     module.hparams.feature_start = start
     root = cache_dir() / "features"
-    for name in ("train", "val"):
+    views = {
+        "train": [dm.train_split.images, *([dm.train_split.images.flip(-1)] if aug.hflip else [])],
+        "val": [dm.val_split.images],
+    }
+    to_build = [v for vs in views.values() for v in vs if not cache_file(model, v, start, root).exists()]
+    if to_build:
+        check_space(root, bytes_per_image(model, start) * sum(len(v) for v in to_build))
+    record = {"block": start, "resolution": model.image_size, "hflip": aug.hflip, "splits": {}}
+    norm = cfg["normalize"]
+    for name, images in views.items():
         split = dm.train_split if name == "train" else dm.val_split
-        hidden, hit = cached_hidden(
-            model,
-            split.images,
-            start,
-            root,
-            mean=cfg["normalize"]["mean"],
-            std=cfg["normalize"]["std"],
-            progress=progress,  # --no-progress silences the cache's bar too
-        )
+        built = []
+        for view in images:
+            hidden, seconds = cached_hidden(
+                model, view, start, root, mean=norm["mean"], std=norm["std"], progress=progress
+            )  # --no-progress silences the cache's bar too
+            built.append((hidden, seconds))
+        hidden = built[0][0] if len(built) == 1 else torch.stack([h for h, _ in built], 1)
         print(
-            f"feature cache {'hit' if hit else 'built'}: {name} {tuple(hidden.shape)} after block {start}", flush=True
+            f"feature cache {'built' if any(s is not None for _, s in built) else 'hit'}: "
+            f"{name} {tuple(hidden.shape)} after block {start}",
+            flush=True,
         )
-        dm.data.splits[name] = Split(hidden, split.labels, split.names)
+        record["splits"][name] = {
+            "images": len(split.labels),
+            "views": len(built),
+            "bytes": hidden.numel() * hidden.element_size(),
+            "build_seconds": [s for _, s in built],  # None: read from the cache
+        }
+        dm.data.splits[name] = Split(hidden, split.labels, split.names, split.soft)
     dm.limit_train = dm.limit_val = None  # already applied before caching
+    atomic_write_json(run.path / "feature_cache.json", record)
 
 
 def _init_weights(module, cfg: dict, ref) -> None:
@@ -151,6 +177,10 @@ def train(
     from ferlab.measure import machine_info
 
     quiet_lightning()
+    if not progress:  # transformers draws its own bar while it loads a backbone's weights
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     t, d = cfg["train"], cfg["data"]
     if t["threads"]:
         torch.set_num_threads(int(t["threads"]))
@@ -175,8 +205,8 @@ def train(
         on_device=d["on_device"],
     )
 
-    # 2. model, loss and optimiser: one LightningModule
-    module = _module(cfg, dm, soft_labels)
+    # 2. model, loss and optimiser: one LightningModule, with as many outputs as the labels have classes
+    module = _module(cfg, dm, soft_labels, len(mode_classes(data.labels)))
 
     # 3. optional starts: trained weights, teachers' soft targets, cached frozen features
     if t["init_from"] and not resume:
@@ -186,7 +216,7 @@ def train(
     if t["feature_cache"]:
         if t["distill"]:
             raise FerlabError("train.feature_cache cannot be combined with train.distill (teachers need images)")
-        _use_feature_cache(cfg, module, dm, progress)
+        _use_feature_cache(cfg, module, dm, run, progress)
 
     # 4. record keeping: what every checkpoint's card says about its training, and the callbacks
     card_training = {
@@ -236,16 +266,19 @@ def train(
     return run
 
 
-def _module(cfg: dict, dm, soft_labels: bool):
+def _module(cfg: dict, dm, soft_labels: bool, n_classes: int):
     """The LightningModule a config describes: network, loss, optimiser and schedule."""
     from ferlab.data.sampling import class_loss_weights
     from ferlab.training.module import FerModule
 
     t, d = cfg["train"], cfg["data"]
     weights = class_loss_weights(dm.train_split.labels).tolist() if d["class_weighted_loss"] else None
+    arch_config = dict(cfg["model"].get("config") or {})
+    if n_classes != NUM_CLASSES:  # FER+'s 8 classes: the network is built with an eighth output
+        arch_config["num_classes"] = n_classes
     module = FerModule(
         cfg["model"]["architecture"],
-        cfg["model"].get("config") or {},
+        arch_config,
         optimizer=t["optimizer"],
         lr=float(t["lr"]),
         weight_decay=float(t["weight_decay"]),
