@@ -27,6 +27,7 @@ from ferlab.inference.recognizer import Recognizer
 from ferlab.measure import machine_info, write_results
 from ferlab.paths import default_data
 from ferlab.runtime.cpu import cpu_flags, int8_kernels
+from ferlab.tta import PASSES
 
 OUT = Path(__file__).parent / "results"
 PHOTO = Path(__file__).resolve().parents[1] / "src" / "ferlab" / "samples" / "grace_hopper.jpg"
@@ -40,6 +41,20 @@ def median_ms(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return 1000 * float(np.median(times))
+
+
+def flops_per_view(model: str) -> int:
+    """Floating-point operations of one forward pass of one face (multiply and add counted apart), by
+    PyTorch's own counter: the work a CPU without fast int8 kernels does per view in fp32."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ferlab.checkpoint import load_model
+
+    net, _ = load_model(model)
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        net(torch.zeros(1, 1, 48, 48))
+    return int(counter.get_total_flops())
 
 
 def main() -> None:
@@ -72,6 +87,8 @@ def main() -> None:
         "model": args.model,
         "rows": rows,
         "labels_changed": changed,
+        "flops_per_view": flops_per_view(args.model),
+        "views": rec.tta,
         "faces": len(faces),
         "max_prob_difference": float(np.abs(probs["int8 kernels"] - probs["fp32 kernels"]).max()),
     }
@@ -92,6 +109,9 @@ def main() -> None:
         "",
         f"Labels that differ between the two over FER-2013 PublicTest: {changed} of {len(faces)} "
         f"(largest probability difference {results['max_prob_difference']:.4f}).",
+        "",
+        f"Work per face: {results['flops_per_view'] / 1e6:.0f} MFLOP per view (PyTorch's counter), "
+        f"{PASSES[rec.tta]} views as shipped (TTA {rec.tta}).",
     ]
     write_results(OUT, "cpu_kernels", results, md)
 

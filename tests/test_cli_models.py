@@ -21,9 +21,21 @@ def test_models_lists_the_shipped_accuracy_and_mode(capsys):
     assert bundled[DEFAULT_MODEL]["tta"] == mode == card["inference"]["tta"]
     assert bundled[DEFAULT_MODEL]["val_accuracy"] == m["val_accuracy_default"]
     assert main(["models"]) == 0
-    line = next(ln for ln in capsys.readouterr().out.splitlines() if "(default)" in ln)
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if "(default)" in ln)
     assert f"{m['val_accuracy_default']:.4f} ({m.get('labels', 'original')} labels, as shipped: TTA {mode})" in line
     assert "learned" in line
+    # the 8-class model says how to ask for it, and the listing says which option suits which collection
+    eight = next(ln for ln in out.splitlines() if ln.split()[0] == "fer-vgg-wide-ferplus8")
+    assert (
+        "8 classes, with contempt: --classes 8" in eight
+        and bundled["fer-vgg-wide-ferplus8"]["classes"][-1] == "contempt"
+    )
+    other = next(ln for ln in out.splitlines() if ln.startswith("Other collections:"))
+    assert "--prior uniform" in other and "--classes 8" in other
+    assert main(["info"]) == 0
+    prior = next(ln for ln in capsys.readouterr().out.splitlines() if "class prior it learned" in ln)
+    assert "films, posed-expression studies) --prior uniform" in prior and "--prior collection" in prior
 
 
 def test_info_is_a_readable_card_and_compare_runs_models_as_shipped(capsys):

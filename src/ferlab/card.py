@@ -64,6 +64,12 @@ DEFAULT_REASON = (
     "fer-vgg-wide, the study's model of FER-2013's single-annotator labels, scores higher on those: "
     "docs/accuracy.md"
 )
+# what `ferlab models` says about the options for collections unlike the default's training data
+OPTIONS_NOTE = (
+    "for films or posed-expression studies, --prior uniform (every emotion equally likely: finds more sad, fear "
+    "and disgust); for FER+'s 8 classes with contempt, --classes 8 (fer-vgg-wide-ferplus8); measured in "
+    "docs/accuracy.md"
+)
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,10 @@ def describe_card(card: dict) -> str:
         lines.append(
             "  class prior it learned: "
             + ", ".join(f"{c} {v:.2f}" for c, v in learned)
-            + " (--prior uniform or collection re-weights it for other collections: docs/accuracy.md)"
+            + " — for collections not sampled like web photos (films, posed-expression studies) --prior uniform "
+            "re-weights it: more sad, fear and disgust found, fewer faces called neutral, a little less accuracy on "
+            "web faces; --prior collection estimates the collection's own from its faces (20 or more; helps only "
+            "where the model is calibrated): docs/accuracy.md"
         )
     per = m.get("per_class_default") or m.get("per_class")
     if per:

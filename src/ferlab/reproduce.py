@@ -340,6 +340,8 @@ def _vit_lines(v: dict) -> list[str]:
         for name, sp in fc["splits"].items():
             built = [x for x in sp["build_seconds"] if x is not None]
             how = f"built in {sum(built):.0f} s" if built else "read from an earlier run's cache"
+            if built and len(built) < sp["views"]:
+                how += f" (the {'mirror images' if sp['build_seconds'][0] is None else 'faces'}; the rest read back)"
             views = " (face and mirror image)" if sp["views"] == 2 else ""
             parts.append(f"{name}: {sp['images']} images{views}, {sp['bytes'] / 1e9:.2f} GB, {how}")
         lines += [

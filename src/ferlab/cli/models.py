@@ -40,7 +40,8 @@ def run(args) -> int:
     if not bundled:
         print("  (none)")
     elif any(b["default"] for b in bundled):
-        from ferlab.card import DEFAULT_MODEL, DEFAULT_REASON
+        from ferlab.card import DEFAULT_MODEL, DEFAULT_REASON, OPTIONS_NOTE
 
         print(f"Why {DEFAULT_MODEL} is the default: {DEFAULT_REASON}")
+        print(f"Other collections: {OPTIONS_NOTE}")
     return 0
