@@ -4,6 +4,7 @@ a folder, MLP heads, freezing and gradual unfreezing, the feature cache, the off
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -271,3 +272,45 @@ def test_grad_cam_on_vits(tiny_backbone):
         # each face's map says something: normalised to peak at 1, and not flat
         peaks = maps.reshape(3, -1).max(1)
         assert np.allclose(peaks, 1.0, atol=1e-5) and (maps.reshape(3, -1).std(1) > 0.01).all()
+
+
+@pytest.mark.slow
+def test_a_killed_stage_of_the_cached_vit_resumes_where_it_stopped(tiny_backbone, tmp_path):
+    """Gradual unfreezing on cached tokens with mirror images, killed in its second stage: the
+    resumed run reads the cache back and ends with the weights of a run never interrupted."""
+    import csv
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+    from safetensors.torch import load_file
+
+    data = make_kaggle(tmp_path / "fer", {"train": 6, "val": 2})
+    cfg_file = tmp_path / "six.yaml"
+    cfg = _cached_vit_config(tmp_path, tiny_backbone, "augment: {hflip: true}")
+    cfg_file.write_text(Path(cfg).read_text().replace("epochs: 3", "epochs: 6"))
+    env = {**os.environ, "FERLAB_CACHE": str(tmp_path / "cache"), "PYTHONUNBUFFERED": "1"}
+    args = lambda out: ["train", "--config", str(cfg_file), "--data", str(data), "--out", str(out), "--no-progress"]
+    os.environ["FERLAB_CACHE"] = env["FERLAB_CACHE"]
+    try:
+        assert main(args(tmp_path / "ref")) == 0
+        run = tmp_path / "killed"
+        proc = subprocess.Popen([sys.executable, "-m", "ferlab.cli", *args(run)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        rows = lambda: list(csv.DictReader((run / "metrics.csv").open())) if (run / "metrics.csv").exists() else []
+        deadline = time.time() + 120
+        while time.time() < deadline and len(rows()) < 3:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert 3 <= len(rows()) < 6, "the run should have been killed in its second stage"
+        assert main(["train", "--resume", str(run), "--no-progress"]) == 0
+    finally:
+        os.environ.pop("FERLAB_CACHE")
+    assert [int(r["epoch"]) for r in rows()] == list(range(1, 7))
+    assert json.loads((run / "feature_cache.json").read_text())["splits"]["train"]["build_seconds"] == [None, None]
+    wa, wb = load_file(tmp_path / "ref" / "last" / "model.safetensors"), load_file(run / "last" / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "the resumed run diverged from the uninterrupted one"
