@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # files only; works on machines with no display
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ferlab.labels import CLASSES, COLOURS, DISPLAY
+from ferlab.labels import CLASSES, CLASSES_8, COLOURS, DISPLAY, classes_for
 
 
 def _save(fig, out: str | os.PathLike, fmt: str | None = None):
@@ -120,11 +120,12 @@ def plot_confusion(
 ) -> None:
     """Figure 6: row-normalised confusion matrix, with counts in each cell."""
     cm = np.asarray(confusion, dtype=float)
+    classes = classes_for(len(cm))  # FER-2013's 7, or FER+'s 8 with contempt
     norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(6.4, 5.6))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(CLASSES)):
-        for j in range(len(CLASSES)):
+    for i in range(len(classes)):
+        for j in range(len(classes)):
             ax.text(
                 j,
                 i,
@@ -134,9 +135,9 @@ def plot_confusion(
                 fontsize=7,
                 color="white" if norm[i, j] > 0.5 else "black",
             )
-    names = [DISPLAY[c] for c in CLASSES]
-    ax.set_xticks(range(len(CLASSES)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(CLASSES)), names)
+    names = [DISPLAY[c] for c in classes]
+    ax.set_xticks(range(len(classes)), names, rotation=45, ha="right")
+    ax.set_yticks(range(len(classes)), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
@@ -155,13 +156,14 @@ def plot_per_class(
     n = len(models)
     fig, ax = plt.subplots(figsize=(max(9, 1.6 * n + 4), 4.8))
     width = 0.8 / max(1, n)
-    x = np.arange(len(CLASSES))
+    classes = CLASSES_8 if any("contempt" in pc for pc in models.values()) else CLASSES
+    x = np.arange(len(classes))
     cmap = plt.get_cmap("tab10")
     for i, (name, per_class) in enumerate(models.items()):
-        vals = [per_class.get(c, 0.0) for c in CLASSES]
+        vals = [per_class.get(c, 0.0) for c in classes]
         bars = ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=name, color=cmap(i % 10))
         ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=2, rotation=90)
-    ax.set_xticks(x, [DISPLAY[c] for c in CLASSES])
+    ax.set_xticks(x, [DISPLAY[c] for c in classes])
     ax.set_ylim(0, 1.18)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.set_ylabel("accuracy (recall) per class")

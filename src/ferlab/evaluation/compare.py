@@ -7,7 +7,6 @@ from pathlib import Path
 
 from ferlab.errors import FerlabError
 from ferlab.io import atomic_write, atomic_write_json, atomic_write_text
-from ferlab.labels import CLASSES
 from ferlab.options import RecognizerOptions
 from ferlab.run_dir import RunDir
 from ferlab.tta import tta_mode
@@ -60,7 +59,8 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
         ),
     )
     lines = [f"# {title}", "", "| class | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for c in CLASSES:
+    classes = list(results[0]["per_class"])  # the label set is one (checked above): 7 classes, or 8
+    for c in classes:
         vals = [r["per_class"][c] for r in results]
         best = max(vals)
         lines.append(f"| {c} | " + " | ".join(f"**{v:.4f}**" if v == best else f"{v:.4f}" for v in vals) + " |")
@@ -68,12 +68,12 @@ def compare(inputs: list[str], out: Path, *, data: str, split: str = "val", tta:
     lines.append("| macro F1 | " + " | ".join(f"{r.get('macro_f1', float('nan')):.4f}" for r in results) + " |")
     lines.append("| n | " + " | ".join(str(r.get("n", "")) for r in results) + " |")
     wins = {
-        n: sum(1 for c in CLASSES if r["per_class"][c] == max(x["per_class"][c] for x in results))
+        n: sum(1 for c in classes if r["per_class"][c] == max(x["per_class"][c] for x in results))
         for n, r in zip(names, results, strict=True)
     }
     lines += [
         "",
-        "Classes won: " + ", ".join(f"{n} {w}/7" for n, w in wins.items()),
+        "Classes won: " + ", ".join(f"{n} {w}/{len(classes)}" for n, w in wins.items()),
         "",
         "![per-class accuracy](per_class.png)",
         "",
