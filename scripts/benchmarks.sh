@@ -17,6 +17,7 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/stability.py --data "$DATA" --model fer-vgg-wide --modes shipped --write-card
   python3 scripts/card_headlines.py fer-vgg-wide-ferplus --data "$DATA"
   python3 scripts/card_headlines.py fer-vgg-wide --data "$DATA"
+  python3 scripts/card_headlines.py fer-vgg-wide-ferplus8 --data "$DATA"
   python3 benchmarks/inference.py
   python3 benchmarks/accuracy.py --data "$DATA"
   python3 benchmarks/accuracy.py --data "$DATA" --labels ferplus-majority
@@ -24,7 +25,11 @@ if [ "${SKIP_RUN:-0}" != 1 ]; then
   python3 benchmarks/serve_abuse.py
   python3 benchmarks/train_speed.py --data "$DATA"
   python3 benchmarks/batch.py
-  python3 benchmarks/default_choice.py --data "$DATA"
+  python3 benchmarks/default_choice.py --data "$DATA" --priors none uniform
+  python3 benchmarks/real_faces.py
+  python3 benchmarks/fear_levers.py
+  python3 benchmarks/framing.py
+  python3 benchmarks/cpu_kernels.py --data "$DATA"
   python3 benchmarks/ferplus_ablation.py
   python3 benchmarks/install_size.py --all --out benchmarks/results/install_size
 fi
@@ -32,7 +37,7 @@ fi
   echo "# Benchmarks"
   echo
   echo "Tables written by \`benchmarks/*.py\` (JSON beside them in \`benchmarks/results/\`); assembled by \`scripts/benchmarks.sh\`."
-  for f in pipeline cold_start fast_default-fer-vgg-wide-ferplus fast_default-fer-vgg-wide detectors face_size alignment stability-fer-vgg-wide-ferplus stability-fer-vgg-wide inference accuracy accuracy-ferplus-majority serve serve_abuse train_speed batch default_choice ferplus_ablation install_size; do
+  for f in pipeline cold_start fast_default-fer-vgg-wide-ferplus fast_default-fer-vgg-wide detectors face_size alignment stability-fer-vgg-wide-ferplus stability-fer-vgg-wide inference accuracy accuracy-ferplus-majority serve serve_abuse train_speed batch default_choice real_faces fear_levers framing cpu_kernels ferplus_ablation install_size; do
     [ -f "benchmarks/results/$f.md" ] || continue
     echo
     sed 's/^# /## /' "benchmarks/results/$f.md"

@@ -129,7 +129,7 @@ class FerModule(L.LightningModule):
                 g = self._generator(images.device).manual_seed(
                     hash((self.hparams.seed, self.current_epoch, self.global_step)) & 0x7FFFFFFF
                 )
-                mirror = (torch.rand(len(images), generator=g) < 0.5).long().to(images.device)
+                mirror = (torch.rand(len(images), generator=g, device=g.device) < 0.5).long().to(images.device)
                 images = images[torch.arange(len(images), device=images.device), mirror]
             return (images, labels, *soft)
         x = to_model_input(images, self.hparams.mean, self.hparams.std)
