@@ -141,7 +141,7 @@ report = out / "reproduce-full" / "results.json"
 if report.exists():
     r = json.loads(report.read_text())
     res["study"] = {
-        "best_vit": r["best_vit"],
+        "vit": r["vit"]["key"],
         "val_accuracy": {k: v["accuracy"] for k, v in r["evals"]["val"].items()},
         "study_vit_val_accuracy": r["study"]["vit_val_accuracy"],
     }

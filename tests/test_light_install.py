@@ -64,6 +64,11 @@ def test_a_command_that_needs_an_extra_says_which(tmp_path):
     r = run("predict", "--sample", "--json")
     assert r.returncode == 0, r.stderr
     assert len(json.loads(r.stdout)[0]["faces"]) == 1
+    # the 8-class model runs from its own int8 copy: its base's weights are never needed without torch
+    r = run("predict", "--sample", "--json", "--classes", "8")
+    assert r.returncode == 0, r.stderr
+    (res,) = json.loads(r.stdout)
+    assert res["model"] == "fer-vgg-wide-ferplus8" and "contempt" in res["faces"][0]["probs"]
     r = run("models", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["architectures"] is None
     # data summary only counts and hashes: it needs no torch (it crashed on `.numpy()`)

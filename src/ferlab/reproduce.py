@@ -507,8 +507,8 @@ def _report(res: dict, exps, runs, sweep_runs, compare: dict, out: Path) -> str:
         lines.append(
             f"| {lr:g} | {(s.get('best') or {}).get('val_acc', float('nan')):.4f} | {s['last']['train_loss']:.4f} |"
         )
-    best_vit = res["vit"]["key"]
-    vit = ev[best_vit]
+    vit_key = res["vit"]["key"]
+    vit = ev[vit_key]
     cnn = ev["cnn_v2_1"]
     won = sum(vit["per_class"][c] > cnn["per_class"][c] for c in CLASSES)
     cnn_disgust = cnn["per_class"]["disgust"]
@@ -519,7 +519,7 @@ def _report(res: dict, exps, runs, sweep_runs, compare: dict, out: Path) -> str:
         "",
         "| quantity | study | here |",
         "|---|---:|---:|",
-        f"| ViT validation accuracy | {st['vit_val_accuracy']:.4f} | {vit['accuracy']:.4f} ({best_vit}) |",
+        f"| ViT validation accuracy | {st['vit_val_accuracy']:.4f} | {vit['accuracy']:.4f} ({vit_key}) |",
         f"| ViT best validation loss | {st['vit_best_val_loss']:.4f} | {vit['loss']:.4f} |",
         f"| ViT per-class: happy | {st['happy']:.4f} | {vit['per_class']['happy']:.4f} |",
         f"| ViT per-class: fear | {st['fear']:.4f} | {vit['per_class']['fear']:.4f} |",
