@@ -77,6 +77,9 @@ def test_an_8_class_model_trains_on_contempt_is_scored_on_8_classes_and_refuses_
     assert rc == 0
     card = json.loads((out / "best" / "card.json").read_text())
     assert card["classes"][-1] == "contempt" and len(card["classes"]) == 8
+    capsys.readouterr()
+    assert main(["data", "summary", str(tmp_path / "fp"), "--labels", "ferplus-majority8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["splits"]["train"]["contempt"] == 5  # counted as a class
     assert card["arch_config"]["num_classes"] == 8 and card["training"]["labels"] == "ferplus-soft8"
     capsys.readouterr()
     # an 8-class model is scored on FER+'s 8-class protocol unless told otherwise

@@ -8,12 +8,13 @@ from collections import defaultdict
 import numpy as np
 
 from ferlab.data.fer2013 import FerData
-from ferlab.labels import CLASSES
+from ferlab.data.ferplus import mode_classes
 
 
 def _groups(keys: dict[str, list[str]], data: FerData, *, listed: bool = False) -> dict:
     """Groups of images sharing a key: counts, and with `listed` the groups spanning splits
     themselves (file, split and label of each member; what `--json` gives to act on)."""
+    classes = mode_classes(data.labels)
     members: dict[str, list[tuple[str, int]]] = defaultdict(list)
     names: dict[str, list[str]] = defaultdict(list)
     for split, ks in keys.items():
@@ -33,7 +34,7 @@ def _groups(keys: dict[str, list[str]], data: FerData, *, listed: bool = False) 
         **(
             {
                 "cross_split": [
-                    [{"file": f, "split": t, "label": CLASSES[lab]} for f, (t, lab) in zip(names[k], m, strict=True)]
+                    [{"file": f, "split": t, "label": classes[lab]} for f, (t, lab) in zip(names[k], m, strict=True)]
                     for k, m in members.items()
                     if len({t for t, _ in m}) > 1
                 ]
@@ -45,8 +46,9 @@ def _groups(keys: dict[str, list[str]], data: FerData, *, listed: bool = False) 
 
 
 def summarize(data: FerData) -> dict:
+    classes = mode_classes(data.labels)  # FER+'s 8-class modes count contempt too
     splits = {
-        s: data.splits[s].class_counts() if s in data.splits else dict.fromkeys(CLASSES, 0)
+        s: {**dict.fromkeys(classes, 0), **(data.splits[s].class_counts() if s in data.splits else {})}
         for s in ("train", "val", "test")
     }
     # numpy throughout: the light install (no torch) counts and hashes as well
@@ -78,9 +80,10 @@ def summarize(data: FerData) -> dict:
 def format_summary(s: dict) -> str:
     lines = [f"FER-2013 at {s['source']}"]
     lines += [f"  note: {n}" for n in s["notes"]]
-    w = max(len(c) for c in CLASSES)
+    classes = list(s["splits"]["train"])
+    w = max(len(c) for c in classes)
     lines.append(f"  {'class':<{w}}  {'train':>7} {'val':>7} {'test':>7}")
-    for c in CLASSES:
+    for c in classes:
         lines.append(f"  {c:<{w}}  " + " ".join(f"{s['splits'][sp][c]:>7}" for sp in ("train", "val", "test")))
     lines.append(f"  {'total':<{w}}  " + " ".join(f"{s['totals'][sp]:>7}" for sp in ("train", "val", "test")))
     im = s["images"]
