@@ -205,6 +205,13 @@ def process_video(
     t0 = None
     try:
         for fr in iter_video(source, rec, every=every, smooth=smooth, max_frames=max_frames, keep_rgb=bool(out)):
+            # the frame goes to the video before its rows to the CSV: a Ctrl-C between the two leaves
+            # no row whose frame the annotated video lacks
+            if out:
+                if writer is None:
+                    h, w = fr.rgb.shape[:2]
+                    writer, tmp_out, codec = open_video_writer(out, fps, (w, h))
+                writer.write(annotate(fr.rgb, [f for _, f in fr.faces], numbers=[t for t, _ in fr.faces]))
             if fr.detected:
                 for tid, face in fr.faces:
                     per_track.setdefault(tid, []).append((fr.time_s, face.label))
@@ -213,11 +220,6 @@ def process_video(
                     for i, (tid, face) in enumerate(fr.faces, 1):
                         rows_out.writerow([fr.frame, fr.time_s, tid, *face_row(i, face, classes), *run.values()])
                     fh.flush()
-            if out:
-                if writer is None:
-                    h, w = fr.rgb.shape[:2]
-                    writer, tmp_out, codec = open_video_writer(out, fps, (w, h))
-                writer.write(annotate(fr.rgb, [f for _, f in fr.faces], numbers=[t for t, _ in fr.faces]))
             frames += 1
             if t0 is None:  # frames/s from the second frame: the first pays for warming the sessions up
                 t0 = time.perf_counter()
