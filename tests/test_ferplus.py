@@ -68,13 +68,7 @@ def test_an_8_class_model_trains_on_contempt_is_scored_on_8_classes_and_refuses_
 
     from conftest import PHOTO
 
-    _ferplus_tree(tmp_path / "fp", n=40, classes=8)
-    out = tmp_path / "run"
-    rc = main(
-        ["train", "--config", "configs/cnn_v2_1.yaml", "--data", str(tmp_path / "fp"), "--labels", "ferplus-soft8",
-         "--epochs", "1", "--out", str(out), "--no-progress", "--batch-size", "16"]
-    )  # fmt: skip
-    assert rc == 0
+    out = _train_on_ferplus(tmp_path, "ferplus-soft8", n=40, classes=8)
     card = json.loads((out / "best" / "card.json").read_text())
     assert card["classes"][-1] == "contempt" and len(card["classes"]) == 8
     capsys.readouterr()
@@ -173,6 +167,18 @@ def _ferplus_tree(
             csv.writer(fh).writerows(rows)
         expected[split] = exp
     return expected
+
+
+def _train_on_ferplus(tmp_path: Path, labels: str, n: int, classes: int = 7) -> Path:
+    """One epoch of CNN V2.1 on a generated FERPlus tree (tmp_path/fp) with a FER+ label mode; its run dir."""
+    _ferplus_tree(tmp_path / "fp", n=n, classes=classes)
+    out = tmp_path / "run"
+    rc = main(
+        ["train", "--config", "configs/cnn_v2_1.yaml", "--data", str(tmp_path / "fp"), "--labels", labels,
+         "--epochs", "1", "--out", str(out), "--no-progress", "--batch-size", "16"]
+    )  # fmt: skip
+    assert rc == 0
+    return out
 
 
 def test_ferplus_folder_majority_labels_and_skipped_count(tmp_path):
@@ -336,13 +342,7 @@ def test_soft_label_loss_is_cross_entropy_against_the_votes():
 
 
 def test_train_on_ferplus_soft_labels_and_evaluate(tmp_path, capsys):
-    _ferplus_tree(tmp_path / "fp", n=35)
-    out = tmp_path / "run"
-    rc = main(
-        ["train", "--config", "configs/cnn_v2_1.yaml", "--data", str(tmp_path / "fp"), "--labels", "ferplus-soft",
-         "--epochs", "1", "--out", str(out), "--no-progress", "--batch-size", "16"]
-    )  # fmt: skip
-    assert rc == 0
+    out = _train_on_ferplus(tmp_path, "ferplus-soft", n=35)
     import json
 
     card = json.loads((out / "best" / "card.json").read_text())

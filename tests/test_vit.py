@@ -236,20 +236,7 @@ def test_a_feature_cache_refuses_augmentation_other_than_the_mirror(tiny_backbon
 
 def test_train_with_freeze_and_feature_cache(tiny_backbone, tmp_path):
     data = make_kaggle(tmp_path / "fer", {"train": 6, "val": 2})
-    cfg = tmp_path / "vit.yaml"
-    cfg.write_text(f"""
-name: tiny_vit
-model:
-  architecture: vit-pretrained
-  config: {{backbone: "{tiny_backbone}", image_size: 32, head_layers: 3, head_hidden: 16}}
-train:
-  epochs: 3
-  batch_size: 8
-  lr: 0.001
-  backbone_lr: 0.0001
-  freeze: {{start: 0, schedule: {{1: 1}}}}
-  feature_cache: true
-""")
+    cfg = _cached_vit_config(tmp_path, tiny_backbone)
     run = tmp_path / "run"
     assert main(["train", "--config", str(cfg), "--data", str(data), "--out", str(run), "--no-progress"]) == 0
     card = json.loads((run / "best" / "card.json").read_text())
