@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ferlab.errors import FerlabError
-from ferlab.labels import CLASSES, CLASSES_8
+from ferlab.labels import CLASSES, CLASSES_8, classes_for
 
 VOTE_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear", "contempt", "unknown", "NF")
 # FER+ vote column → index in CLASSES; contempt, unknown and NF have no FER-2013 class
@@ -79,7 +79,7 @@ def evaluation_labels(mode: str | None, classes, model: str) -> str | None:
 
 def _columns(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """The vote columns that are classes, and each one's index in the class list."""
-    classes = CLASSES_8 if n_classes == len(CLASSES_8) else CLASSES
+    classes = classes_for(n_classes)
     cols = np.array([c for c, name in COLUMN_CLASS.items() if name in classes])
     return cols, np.array([classes.index(COLUMN_CLASS[c]) for c in cols])
 
