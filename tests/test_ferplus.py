@@ -28,6 +28,8 @@ from ferlab.labels import CLASSES
 
 FERPLUS_ZIP = REAL_DATA.parent / "ferplus" / "ferplus-no-test.zip"
 C = CLASSES.index
+# a FER-2013 class index → its column among FER+'s vote columns (neutral, happiness, surprise, ...)
+VOTE_COLUMN = {C(c): i for i, c in enumerate(["neutral", "happy", "surprise", "sad", "angry", "disgust", "fear"])}
 
 
 def votes(**kw) -> list[int]:
@@ -135,16 +137,7 @@ def _ferplus_tree(
     """FERPlus folders whose images carry a learnable class and whose votes name it (some rows
     unusable: not a face, or no majority); returns the expected majority label per split.
     classes=8: every eighth face is contempt's (label 7)."""
-    emo_col = {
-        7: 7,  # contempt
-        C("neutral"): 0,
-        C("happy"): 1,
-        C("surprise"): 2,
-        C("sad"): 3,
-        C("angry"): 4,
-        C("disgust"): 5,
-        C("fear"): 6,
-    }
+    emo_col = {**VOTE_COLUMN, 7: 7}  # contempt
     expected = {}
     for s_i, split in enumerate(splits):
         d = root / split
@@ -234,15 +227,7 @@ def test_ferplus_cli_errors_one_line(tmp_path, capsys):
 def _csv_pair(tmp_path: Path, n: int = 30) -> tuple[Path, Path, list[int]]:
     usages = ["Training"] * (n - 8) + ["PublicTest"] * 8
     rows, vrows, exp = [], [], []
-    emo_col = {
-        C("neutral"): 0,
-        C("happy"): 1,
-        C("surprise"): 2,
-        C("sad"): 3,
-        C("angry"): 4,
-        C("disgust"): 5,
-        C("fear"): 6,
-    }
+    emo_col = VOTE_COLUMN
     for i, u in enumerate(usages):
         orig = i % 7
         ferplus = (i + 1) % 7 if i % 3 == 0 else orig  # FER+ disagrees with a third of the labels
