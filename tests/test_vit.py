@@ -147,7 +147,11 @@ def test_feature_cache_hit_miss_invalidation(tiny_backbone, tmp_path):
     keys = {cache_key(m, imgs, 3), cache_key(m, other, 3), cache_key(m, imgs, 2)}
     m2 = vit(tiny_backbone, image_size=40)
     keys.add(cache_key(m2, imgs, 3))
-    assert len(keys) == 4  # data, block index and resolution each change the key
+    m3 = vit(tiny_backbone)
+    with torch.no_grad():  # another backbone of the same shape: other weights
+        next(m3.backbone.parameters()).add_(0.01)
+    keys.add(cache_key(m3, imgs, 3))
+    assert len(keys) == 5  # data, block index, resolution and backbone weights each change the key
     assert cached_hidden(m, other, 3, tmp_path, progress=False)[1] is not None
     top, _ = cached_hidden(m, imgs, 4, tmp_path, progress=False)
     # all blocks frozen: pooled features, MLP-speed training
