@@ -8,7 +8,7 @@ lies past those epochs and never starts: it stays in the schedule so every run r
 of blocks 1-8 that `vit_cpu_stages` built. Selected on PublicTest, as every run of the study here.
 
     python scripts/vit_stage_lr.py --out runs/vit_stage_lr   # about 35 min on 2 idle cores
-        # writes runs/vit_stage_lr/{vit_stage_lr.json,vit_stage_lr.md}
+        # writes runs/vit_stage_lr/{vit_stage_lr.json,vit_stage_lr.md} (copied to docs/eval/)
 
 Runs finished before are reused and a killed run continues (`run_or_reuse`).
 """
